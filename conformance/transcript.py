@@ -1,0 +1,97 @@
+"""Transcripts of SMTP sessions: every byte in both directions, shown safely.
+
+Server bytes are untrusted. `Transcript.format` escapes every octet outside
+printable US-ASCII, so a reply carrying terminal control sequences or markup is
+shown as text, and it shortens very long lines instead of flooding the screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Longest line, after escaping, shown in a formatted transcript.
+MAX_SHOWN_LINE = 200
+#: Most lines shown for one direction change (e.g. one long multi-line reply).
+MAX_SHOWN_LINES = 30
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Bytes sent by the client ("C") or received from the server ("S")."""
+
+    direction: str
+    data: bytes
+
+
+@dataclass
+class Transcript:
+    """The ordered record of one connection."""
+
+    entries: list[Entry] = field(default_factory=list)
+
+    def client(self, data: bytes) -> None:
+        self.entries.append(Entry("C", data))
+
+    def server(self, data: bytes) -> None:
+        if self.entries and self.entries[-1].direction == "S":
+            self.entries[-1] = Entry("S", self.entries[-1].data + data)
+        else:
+            self.entries.append(Entry("S", data))
+
+    def note(self, text: str) -> None:
+        """Record an event that is not bytes, such as a close or a timeout."""
+        self.entries.append(Entry("*", text.encode("ascii", "backslashreplace")))
+
+    @property
+    def commands_sent(self) -> int:
+        return sum(1 for entry in self.entries if entry.direction == "C")
+
+    def format(self) -> str:
+        """Return the transcript as "C: ..." and "S: ..." lines."""
+        return "\n".join(format_entries(self.entries))
+
+
+def format_entries(entries: list[Entry]) -> list[str]:
+    lines = []
+    for entry in entries:
+        if entry.direction == "*":
+            lines.append(f"   ({entry.data.decode('ascii')})")
+            continue
+        shown = split_lines(entry.data)
+        for line in shown[:MAX_SHOWN_LINES]:
+            lines.append(f"{entry.direction}: {line}")
+        if len(shown) > MAX_SHOWN_LINES:
+            hidden = len(shown) - MAX_SHOWN_LINES
+            lines.append(f"{entry.direction}: ... ({hidden} more lines)")
+    return lines
+
+
+def split_lines(data: bytes) -> list[str]:
+    """Split on CRLF and escape each line; other line ends stay visible."""
+    parts = data.split(b"\r\n")
+    if parts[-1] == b"":
+        parts.pop()
+    return [escape(part) for part in parts]
+
+
+def escape(data: bytes) -> str:
+    """Return `data` as printable ASCII, escaping every other octet as \\xNN."""
+    text = "".join(
+        chr(octet) if 0x20 <= octet < 0x7F and octet != 0x5C else _escape_octet(octet)
+        for octet in data[: MAX_SHOWN_LINE * 2]
+    )
+    if len(text) > MAX_SHOWN_LINE or len(data) > MAX_SHOWN_LINE * 2:
+        return f"{text[:MAX_SHOWN_LINE]}... ({len(data)} octets)"
+    return text
+
+
+def _escape_octet(octet: int) -> str:
+    if octet == 0x5C:
+        return "\\\\"
+    if octet == 0x0A:
+        return "\\n"
+    if octet == 0x0D:
+        return "\\r"
+    if octet == 0x09:
+        return "\\t"
+    return f"\\x{octet:02x}"

@@ -1,0 +1,185 @@
+"""Draw a session one input at a time, from the model's current state.
+
+Each step rolls a number from 0 to 99 and picks a kind of input by the `Mix`:
+a plausible next command for the state, a command that is legal anywhere (RSET,
+EHLO, HELO, NOOP, VRFY, EXPN, HELP, QUIT), a command out of order, or a
+malformed line. Rolls shrink toward 0, which is the plausible kind, so a shrunk
+session reads like an ordinary one with only the steps that matter left odd.
+Drawing from the state reaches deep states (a third transaction, recipients
+after a rejected one) that uniformly random lists rarely reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from conformance.model import Phase, SessionState
+from strategies.commands import (
+    Profile,
+    hellos,
+    mail_commands,
+    malformed_commands,
+    message_contents,
+    noops,
+    queries,
+    rcpt_commands,
+    simple_commands,
+)
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Percentages of each kind of step; the rest of 100 is malformed lines.
+
+    Attributes:
+        plausible: the command a client would send next in this state.
+        anywhere: commands legal in every state.
+        out_of_order: transaction commands sent in the wrong state.
+        stop: chance in 100, each step, that the session ends with QUIT.
+    """
+
+    plausible: int = 60
+    anywhere: int = 20
+    out_of_order: int = 10
+    stop: int = 6
+
+    def __post_init__(self) -> None:
+        if self.plausible + self.anywhere + self.out_of_order > 100:
+            raise ValueError(f"the percentages of {self!r} add up to more than 100")
+
+
+DEFAULT_MIX = Mix()
+
+
+def plausible_inputs(state: SessionState, profile: Profile) -> st.SearchStrategy[bytes]:
+    """Draw what a well-behaved client sends next in `state`."""
+    phase = state.phase
+    if phase is Phase.CONTENT:
+        return message_contents()
+    if phase is Phase.HELLO:
+        return hellos(profile)
+    if phase is Phase.MAIL:
+        return mail_commands(profile)
+    if phase is Phase.RCPT:
+        return rcpt_commands(profile)
+    if phase is Phase.RCPT_OR_DATA:
+        return st.one_of(simple_commands("DATA"), rcpt_commands(profile))
+    return simple_commands("QUIT")
+
+
+def anywhere_inputs(profile: Profile) -> st.SearchStrategy[bytes]:
+    """Draw a command that RFC 5321 allows in every state."""
+    return st.one_of(
+        simple_commands("RSET"),
+        hellos(profile),
+        noops(),
+        queries(profile),
+        simple_commands("QUIT"),
+    )
+
+
+def out_of_order_inputs(
+    state: SessionState, profile: Profile
+) -> st.SearchStrategy[bytes]:
+    """Draw a transaction command that does not fit `state`."""
+    phase = state.phase
+    choices = []
+    if phase is not Phase.MAIL:
+        choices.append(mail_commands(profile))
+    if phase not in (Phase.RCPT, Phase.RCPT_OR_DATA):
+        choices.append(rcpt_commands(profile))
+    if phase is not Phase.RCPT_OR_DATA:
+        choices.append(simple_commands("DATA"))
+    return st.one_of(choices)
+
+
+@st.composite
+def next_inputs(
+    draw: st.DrawFn, state: SessionState, profile: Profile, mix: Mix = DEFAULT_MIX
+) -> bytes | None:
+    """Draw the next input for a session in `state`, or None to end it.
+
+    Message content is always drawn when the server awaits it, since anything
+    sent then is content.
+    """
+    if state.phase is Phase.CONTENT:
+        return draw(message_contents())
+    if draw(st.integers(0, 99)) < mix.stop:
+        return None
+    roll = draw(st.integers(0, 99))
+    if roll < mix.plausible:
+        return draw(plausible_inputs(state, profile))
+    roll -= mix.plausible
+    if roll < mix.anywhere:
+        return draw(anywhere_inputs(profile))
+    roll -= mix.anywhere
+    if roll < mix.out_of_order:
+        return draw(out_of_order_inputs(state, profile))
+    return draw(malformed_commands(profile))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Part of a session plan: up to `steps` inputs drawn with `mix`.
+
+    A segment with `fixed` set sends exactly that line once instead.
+    """
+
+    mix: Mix = DEFAULT_MIX
+    steps: int = 40
+    fixed: bytes | None = None
+
+
+class PlannedChooser:
+    """A `conformance.driver.Chooser` that draws each input with Hypothesis.
+
+    The session follows the segments in order: a drawn segment ends after its
+    step budget or when the draw says stop; a fixed segment sends its line.
+    `respell`, when given, rewrites every drawn command line before it is sent.
+    """
+
+    def __init__(
+        self,
+        data: st.DataObject,
+        profile: Profile,
+        segments: list[Segment],
+        respell: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        self._data = data
+        self._profile = profile
+        self._segments = list(segments)
+        self._respell = respell
+        self._used = 0
+
+    def __call__(self, state: SessionState) -> bytes | None:
+        while self._segments:
+            segment = self._segments[0]
+            if state.phase is Phase.CONTENT:
+                return self._data.draw(message_contents())
+            if segment.fixed is not None:
+                self._segments.pop(0)
+                return segment.fixed
+            if self._used >= segment.steps:
+                self._next_segment()
+                continue
+            line = self._data.draw(next_inputs(state, self._profile, segment.mix))
+            if line is None:
+                self._next_segment()
+                continue
+            self._used += 1
+            return self._respell(line) if self._respell else line
+        return None
+
+    def _next_segment(self) -> None:
+        self._segments.pop(0)
+        self._used = 0
+
+
+def drawn(
+    data: st.DataObject, profile: Profile, mix: Mix = DEFAULT_MIX, steps: int = 40
+) -> PlannedChooser:
+    """Return a chooser that draws a whole session with one mix."""
+    return PlannedChooser(data, profile, [Segment(mix, steps)])
