@@ -673,7 +673,12 @@ def _expect_invalid(state: SessionState, command: Invalid) -> Expectation:
     if reading is not None:
         verdict, section, reason = _acceptance_verdict(command)
         for outcome in _without_shutdown(reading.outcomes):
-            if outcome.verdict <= Verdict.POLICY and verdict > outcome.verdict:
+            acted_on = outcome.effect is not Effect.STAY
+            if (
+                acted_on
+                and outcome.verdict <= Verdict.POLICY
+                and verdict > outcome.verdict
+            ):
                 outcome = replace(
                     outcome,
                     verdict=verdict,
@@ -813,6 +818,45 @@ def _identify(state: SessionState, reply: Reply | None, verb: str) -> SessionSta
     )
 
 
+#: Service extension keywords registered with IANA that a HELO reply might
+#: wrongly list; a match on a later line marks an EHLO-style reply.
+KNOWN_EXTENSIONS = frozenset(
+    {
+        "8BITMIME",
+        "AUTH",
+        "BINARYMIME",
+        "CHUNKING",
+        "DELIVERBY",
+        "DSN",
+        "ENHANCEDSTATUSCODES",
+        "ETRN",
+        "EXPN",
+        "HELP",
+        "MT-PRIORITY",
+        "PIPELINING",
+        "REQUIRETLS",
+        "SIZE",
+        "SMTPUTF8",
+        "STARTTLS",
+        "VRFY",
+    }
+)
+
+
+def _check_helo_reply(judgement: Judgement, reply: Reply) -> Judgement:
+    # "Servers MUST NOT return the extended EHLO-style response to a HELO
+    # command" (§3.2).
+    keywords = {line.split(" ")[0].upper() for line in reply.lines[1:]}
+    if not keywords & KNOWN_EXTENSIONS:
+        return judgement
+    return replace(
+        judgement,
+        verdict=Verdict.MUST,
+        section="RFC 5321 §3.2",
+        reason="the reply to HELO lists service extensions as an EHLO reply does",
+    )
+
+
 # --- One session ------------------------------------------------------------
 
 
@@ -855,6 +899,8 @@ class Session:
         verb = ""
         if data is not None and self.state.phase is not Phase.CONTENT:
             verb = verb_of(parse_command(data))
+        if verb == "HELO" and judgement.effect is Effect.IDENTIFY:
+            judgement = _check_helo_reply(judgement, reply)
         self.state = advance(self.state, judgement.effect, reply, verb)
         step = Step(data, reply, expectation, judgement)
         self.steps.append(step)

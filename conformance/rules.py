@@ -163,7 +163,8 @@ class Expectation:
         return [o for o in self.outcomes if o.verdict <= Verdict.POLICY]
 
     def describe_allowed(self) -> list[str]:
-        return [outcome.describe() for outcome in self.allowed()]
+        described = [outcome.describe() for outcome in self.allowed()]
+        return list(dict.fromkeys(described))
 
 
 def reply_class(first_digit: int) -> frozenset[int]:

@@ -1,0 +1,322 @@
+"""Single injected faults for the reference server.
+
+Each fault is one precise departure from RFC 5321. `shortest` is the number of
+inputs (commands, and message content as one input) in the shortest session
+that exposes it; the fault-finding tests check that the suite's shrunk
+transcript is at most one input longer. `strict` marks faults that break only
+a SHOULD, which the suite reports as failures only under --strict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+from conformance.commands import Hello, Noop, Rcpt, Rset, Unknown, parse_command
+from conformance.model import Phase, SessionState
+from conformance.replies import Reply as ModelReply
+
+
+class Reply(NamedTuple):
+    """The reply the server is about to send: code and text lines."""
+
+    code: int
+    lines: list[str]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A departure from the RFC, applied through the server's hooks.
+
+    Subclasses override the hooks they need; the defaults change nothing.
+    """
+
+    name: str
+    description: str
+    shortest: int
+    strict: bool = False
+    keeps_open_after_close: bool = False
+
+    def on_receive(self, connection: object, data: bytes) -> bool:
+        """Return True to close the connection instead of replying to `data`."""
+        return False
+
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        """Return the reply to send instead of the conforming one."""
+        return reply
+
+    def on_send(self, state: SessionState, data: bytes | None, raw: bytes) -> bytes:
+        """Return the bytes to send instead of the formatted reply."""
+        return raw
+
+    def on_advance(
+        self,
+        before: SessionState,
+        data: bytes | None,
+        reply: ModelReply,
+        after: SessionState,
+    ) -> SessionState:
+        """Return the state the server moves to instead of the model's."""
+        return after
+
+
+def _command(data: bytes | None, state: SessionState) -> object:
+    if data is None or state.phase is Phase.CONTENT:
+        return None
+    return parse_command(data)
+
+
+@dataclass(frozen=True)
+class AcceptRcptWithoutMail(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if isinstance(_command(data, state), Rcpt) and reply.code == 503:
+            return Reply(250, ["OK"])
+        return reply
+
+
+@dataclass(frozen=True)
+class AcceptDataWithoutMail(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        command = _command(data, state)
+        no_mail = state.phase in (Phase.HELLO, Phase.MAIL)
+        if type(command).__name__ == "Data" and no_mail:
+            return Reply(354, ["Start mail input"])
+        return reply
+
+
+@dataclass(frozen=True)
+class RsetKeepsTransaction(Fault):
+    def on_advance(
+        self,
+        before: SessionState,
+        data: bytes | None,
+        reply: ModelReply,
+        after: SessionState,
+    ) -> SessionState:
+        if isinstance(_command(data, before), Rset):
+            return replace(before, errors=after.errors)
+        return after
+
+
+@dataclass(frozen=True)
+class RejectRsetBeforeHello(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if isinstance(_command(data, state), Rset) and state.phase is Phase.HELLO:
+            return Reply(503, ["Send HELO first"])
+        return reply
+
+
+@dataclass(frozen=True)
+class CloseOnRset(Fault):
+    def on_receive(self, connection: object, data: bytes) -> bool:
+        state: SessionState = connection.state  # type: ignore[attr-defined]
+        return isinstance(_command(data, state), Rset)
+
+
+@dataclass(frozen=True)
+class QuitWithout221(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if reply.code == 221:
+            return Reply(250, ["Bye"])
+        return reply
+
+
+@dataclass(frozen=True)
+class QuitKeepsConnection(Fault):
+    pass
+
+
+@dataclass(frozen=True)
+class EhloKeepsTransaction(Fault):
+    def on_advance(
+        self,
+        before: SessionState,
+        data: bytes | None,
+        reply: ModelReply,
+        after: SessionState,
+    ) -> SessionState:
+        command = _command(data, before)
+        if isinstance(command, Hello) and before.in_transaction:
+            return replace(before, errors=after.errors)
+        return after
+
+
+@dataclass(frozen=True)
+class CaseSensitiveVerbs(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if data is None or state.phase is Phase.CONTENT:
+            return reply
+        verb = data.split(b" ", 1)[0].rstrip(b"\r\n")
+        if verb != verb.upper():
+            return Reply(500, ["Command unrecognized"])
+        return reply
+
+    def on_advance(
+        self,
+        before: SessionState,
+        data: bytes | None,
+        reply: ModelReply,
+        after: SessionState,
+    ) -> SessionState:
+        return before if reply.code == 500 else after
+
+
+@dataclass(frozen=True)
+class MixedCodesInMultiline(Fault):
+    def on_send(self, state: SessionState, data: bytes | None, raw: bytes) -> bytes:
+        if raw.startswith(b"250-"):
+            head, _, rest = raw.partition(b"\r\n")
+            return head + b"\r\n" + b"251" + rest[3:]
+        return raw
+
+
+@dataclass(frozen=True)
+class BareLineFeedReplies(Fault):
+    def on_send(self, state: SessionState, data: bytes | None, raw: bytes) -> bytes:
+        if data is None:
+            return raw
+        return raw.replace(b"\r\n", b"\n")
+
+
+@dataclass(frozen=True)
+class NoopNotRecognized(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if isinstance(_command(data, state), Noop):
+            return Reply(500, ["Command unrecognized"])
+        return reply
+
+
+@dataclass(frozen=True)
+class ShortLineLimit(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if data is not None and state.phase is not Phase.CONTENT and len(data) > 500:
+            return Reply(500, ["Line too long"])
+        return reply
+
+
+@dataclass(frozen=True)
+class HeloGetsEhloReply(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        command = _command(data, state)
+        if isinstance(command, Hello) and command.verb == "HELO" and reply.code == 250:
+            return Reply(250, ["reference.conformance.test", "8BITMIME", "SIZE"])
+        return reply
+
+
+@dataclass(frozen=True)
+class CloseOnUnknownVerb(Fault):
+    def on_receive(self, connection: object, data: bytes) -> bool:
+        state: SessionState = connection.state  # type: ignore[attr-defined]
+        return isinstance(_command(data, state), Unknown)
+
+
+@dataclass(frozen=True)
+class AcceptUnknownVerb(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if isinstance(_command(data, state), Unknown):
+            return Reply(250, ["OK"])
+        return reply
+
+
+@dataclass(frozen=True)
+class RejectPostmaster(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        command = _command(data, state)
+        if isinstance(command, Rcpt) and command.forward_path.lower() == "postmaster":
+            if reply.code == 250:
+                return Reply(550, ["No such user"])
+        return reply
+
+
+@dataclass(frozen=True)
+class TransactionKeptAfterData(Fault):
+    def on_advance(
+        self,
+        before: SessionState,
+        data: bytes | None,
+        reply: ModelReply,
+        after: SessionState,
+    ) -> SessionState:
+        if before.phase is Phase.CONTENT:
+            return replace(after, phase=Phase.RCPT_OR_DATA, recipients=1)
+        return after
+
+
+@dataclass(frozen=True)
+class AcceptNestedMail(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        command = type(_command(data, state)).__name__
+        if command == "Mail" and state.phase in (Phase.RCPT, Phase.RCPT_OR_DATA):
+            return Reply(250, ["OK"])
+        return reply
+
+
+@dataclass(frozen=True)
+class RejectSecondHello(Fault):
+    def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
+        if isinstance(_command(data, state), Hello) and state.identified:
+            return Reply(503, ["Duplicate HELO"])
+        return reply
+
+
+#: The catalogue, by name. Each entry's `shortest` was worked out by hand from
+#: the server's policy (HELO required before MAIL).
+FAULTS: dict[str, Fault] = {
+    fault.name: fault
+    for fault in [
+        AcceptRcptWithoutMail(
+            "rcpt-without-mail-accepted", "RCPT before MAIL gets 250, not 503", 1
+        ),
+        AcceptDataWithoutMail(
+            "data-without-mail-accepted", "DATA with no transaction gets 354", 1
+        ),
+        RsetKeepsTransaction(
+            "rset-keeps-transaction", "RSET answers 250 but keeps the transaction", 4
+        ),
+        RejectRsetBeforeHello(
+            "rset-rejected-before-hello", "RSET before EHLO/HELO gets 503", 1
+        ),
+        CloseOnRset("rset-closes-connection", "RSET closes the connection", 1),
+        QuitWithout221("quit-without-221", "QUIT gets 250 instead of 221", 1),
+        QuitKeepsConnection(
+            "quit-keeps-connection",
+            "QUIT gets 221 but the connection stays open",
+            1,
+            keeps_open_after_close=True,
+        ),
+        EhloKeepsTransaction(
+            "ehlo-keeps-transaction", "a mid-session EHLO does not reset", 4
+        ),
+        CaseSensitiveVerbs(
+            "case-sensitive-verbs", "verbs not in upper case get 500", 1
+        ),
+        MixedCodesInMultiline(
+            "mixed-codes-in-multiline", "a multi-line reply changes code", 1
+        ),
+        BareLineFeedReplies(
+            "bare-lf-replies", "replies after the greeting end in LF only", 1
+        ),
+        NoopNotRecognized("noop-not-recognized", "NOOP gets 500", 1),
+        ShortLineLimit("short-line-limit", "command lines over 500 octets get 500", 1),
+        HeloGetsEhloReply(
+            "helo-gets-ehlo-reply", "HELO is answered with an extension list", 1
+        ),
+        CloseOnUnknownVerb(
+            "close-on-unknown-verb", "an unknown verb closes the connection", 1
+        ),
+        AcceptUnknownVerb("unknown-verb-accepted", "an unknown verb gets 250", 1),
+        RejectPostmaster("postmaster-rejected", "RCPT TO:<Postmaster> gets 550", 3),
+        TransactionKeptAfterData(
+            "transaction-kept-after-data",
+            "the end of data does not end the transaction",
+            6,
+        ),
+        RejectSecondHello("second-hello-rejected", "a second EHLO/HELO gets 503", 2),
+        AcceptNestedMail(
+            "nested-mail-accepted",
+            "MAIL inside a transaction gets 250",
+            3,
+            strict=True,
+        ),
+    ]
+}
