@@ -10,6 +10,7 @@ its transcript shrinks.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Verbosity, given, settings
@@ -20,7 +21,7 @@ from conformance.findings import Finding, Violation
 from conformance.rules import Verdict
 from conformance.runner import Target
 from strategies.commands import Profile
-from strategies.plans import PLANS
+from strategies.plans import PLANS, Plan
 
 
 @dataclass(frozen=True)
@@ -38,31 +39,35 @@ def hunt(
     *,
     strict: bool = False,
     max_examples: int = 200,
-    seed: int = 0,
 ) -> HuntResult:
     """Run every plan against `target` until one finds a failing finding."""
     profile = profile or Profile()
     fail_at = Verdict.SHOULD if strict else Verdict.MUST
     start = time.perf_counter()
     for name, plan in PLANS.items():
-
-        @settings(
-            max_examples=max_examples,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-            report_multiple_bugs=False,
-            verbosity=Verbosity.quiet,
-        )
-        @given(st.data())
-        def search(data: st.DataObject) -> None:
-            run_session(target, plan(data, profile), fail_at=fail_at)
-
-        search._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+        search = _search(target, profile, plan, fail_at, max_examples)
         try:
             search()
         except Violation as violation:
             seconds = time.perf_counter() - start
             return HuntResult(violation.finding, name, seconds)
     return HuntResult(None, "", time.perf_counter() - start)
+
+
+def _search(
+    target: Target, profile: Profile, plan: Plan, fail_at: Verdict, max_examples: int
+) -> Callable[[], None]:
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+    )
+    @given(st.data())
+    def search(data: st.DataObject) -> None:
+        run_session(target, plan(data, profile), fail_at=fail_at)
+
+    return search

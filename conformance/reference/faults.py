@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from conformance.commands import Hello, Noop, Rcpt, Rset, Unknown, parse_command
+from conformance.commands import (
+    Command,
+    Hello,
+    Noop,
+    Rcpt,
+    Rset,
+    Unknown,
+    parse_command,
+)
 from conformance.model import Phase, SessionState
 from conformance.replies import Reply as ModelReply
 
@@ -60,7 +68,7 @@ class Fault:
         return after
 
 
-def _command(data: bytes | None, state: SessionState) -> object:
+def _command(data: bytes | None, state: SessionState) -> Command | None:
     if data is None or state.phase is Phase.CONTENT:
         return None
     return parse_command(data)
@@ -222,9 +230,13 @@ class AcceptUnknownVerb(Fault):
 class RejectPostmaster(Fault):
     def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
         command = _command(data, state)
-        if isinstance(command, Rcpt) and command.forward_path.lower() == "postmaster":
-            if reply.code == 250:
-                return Reply(550, ["No such user"])
+        is_rcpt = isinstance(command, Rcpt)
+        if (
+            is_rcpt
+            and reply.code == 250
+            and command.forward_path.lower() == "postmaster"
+        ):
+            return Reply(550, ["No such user"])
         return reply
 
 

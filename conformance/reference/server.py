@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 
 from conformance.commands import Rcpt, parse_command
 from conformance.model import Phase, Session, SessionState
-from conformance.reference.faults import Fault, Reply as FaultReply
+from conformance.reference.faults import Fault
+from conformance.reference.faults import Reply as FaultReply
 from conformance.replies import Reply, ReplyCode
 from conformance.rules import Expectation, Verdict
 
@@ -245,9 +246,12 @@ class ReferenceServer:
     ) -> tuple[int, list[str]] | None:
         command = parse_command(data)
         verb = type(command).__name__
-        if verb == "Mail" and state.phase is Phase.HELLO:
-            if not self.policy.helo_required:
-                return 250, ["OK"]
+        if (
+            verb == "Mail"
+            and state.phase is Phase.HELLO
+            and not self.policy.helo_required
+        ):
+            return 250, ["OK"]
         if verb == "Vrfy":
             code = self.policy.vrfy_code
             return code, [_TEXTS.get(code, "OK")]
@@ -271,7 +275,7 @@ def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
-_TEXTS = {
+_TEXTS: dict[int, str] = {
     ReplyCode.OK: "OK",
     ReplyCode.START_MAIL_INPUT: "Start mail input; end with <CRLF>.<CRLF>",
     ReplyCode.CLOSING: f"{HOSTNAME} closing connection",
