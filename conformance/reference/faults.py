@@ -230,12 +230,9 @@ class AcceptUnknownVerb(Fault):
 class RejectPostmaster(Fault):
     def on_reply(self, state: SessionState, data: bytes | None, reply: Reply) -> Reply:
         command = _command(data, state)
-        is_rcpt = isinstance(command, Rcpt)
-        if (
-            is_rcpt
-            and reply.code == 250
-            and command.forward_path.lower() == "postmaster"
-        ):
+        if not isinstance(command, Rcpt) or reply.code != 250:
+            return reply
+        if command.forward_path.lower() == "postmaster":
             return Reply(550, ["No such user"])
         return reply
 
