@@ -38,13 +38,11 @@ class Mix:
         plausible: the command a client would send next in this state.
         anywhere: commands legal in every state.
         out_of_order: transaction commands sent in the wrong state.
-        stop: chance in 100, each step, that the session ends with QUIT.
     """
 
     plausible: int = 60
     anywhere: int = 20
     out_of_order: int = 10
-    stop: int = 6
 
     def __post_init__(self) -> None:
         if self.plausible + self.anywhere + self.out_of_order > 100:
@@ -99,16 +97,14 @@ def out_of_order_inputs(
 @st.composite
 def next_inputs(
     draw: st.DrawFn, state: SessionState, profile: Profile, mix: Mix = DEFAULT_MIX
-) -> bytes | None:
-    """Draw the next input for a session in `state`, or None to end it.
+) -> bytes:
+    """Draw the next input for a session in `state`.
 
     Message content is always drawn when the server awaits it, since anything
     sent then is content.
     """
     if state.phase is Phase.CONTENT:
         return draw(message_contents())
-    if draw(st.integers(0, 99)) < mix.stop:
-        return None
     roll = draw(st.integers(0, 99))
     if roll < mix.plausible:
         return draw(plausible_inputs(state, profile))
@@ -123,22 +119,26 @@ def next_inputs(
 
 @dataclass(frozen=True)
 class Segment:
-    """Part of a session plan: up to `steps` inputs drawn with `mix`.
+    """Part of a session plan: `minimum` to `steps` inputs drawn with `mix`.
 
     A segment with `fixed` set sends exactly that line once instead.
     """
 
     mix: Mix = DEFAULT_MIX
     steps: int = 40
+    minimum: int = 0
     fixed: bytes | None = None
 
 
 class PlannedChooser:
     """A `conformance.driver.Chooser` that draws each input with Hypothesis.
 
-    The session follows the segments in order: a drawn segment ends after its
-    step budget or when the draw says stop; a fixed segment sends its line.
-    `respell`, when given, rewrites every drawn command line before it is sent.
+    The session follows the segments in order. A drawn segment first draws how
+    many inputs it sends, from `minimum` to `steps`; that count shrinks toward
+    the minimum, which is how a failing session loses the steps after the
+    failure and the padding before it. A fixed segment sends its line once.
+    Message content is drawn whenever the server awaits it, without counting
+    as a step. `respell`, when given, rewrites every drawn command line.
     """
 
     def __init__(
@@ -152,34 +152,32 @@ class PlannedChooser:
         self._profile = profile
         self._segments = list(segments)
         self._respell = respell
-        self._used = 0
+        self._budget: int | None = None
 
     def __call__(self, state: SessionState) -> bytes | None:
+        if state.phase is Phase.CONTENT:
+            return self._data.draw(message_contents())
         while self._segments:
             segment = self._segments[0]
-            if state.phase is Phase.CONTENT:
-                return self._data.draw(message_contents())
             if segment.fixed is not None:
                 self._segments.pop(0)
                 return segment.fixed
-            if self._used >= segment.steps:
-                self._next_segment()
+            if self._budget is None:
+                self._budget = self._data.draw(
+                    st.integers(segment.minimum, segment.steps)
+                )
+            if self._budget <= 0:
+                self._segments.pop(0)
+                self._budget = None
                 continue
+            self._budget -= 1
             line = self._data.draw(next_inputs(state, self._profile, segment.mix))
-            if line is None:
-                self._next_segment()
-                continue
-            self._used += 1
             return self._respell(line) if self._respell else line
         return None
-
-    def _next_segment(self) -> None:
-        self._segments.pop(0)
-        self._used = 0
 
 
 def drawn(
     data: st.DataObject, profile: Profile, mix: Mix = DEFAULT_MIX, steps: int = 40
 ) -> PlannedChooser:
-    """Return a chooser that draws a whole session with one mix."""
-    return PlannedChooser(data, profile, [Segment(mix, steps)])
+    """Return a chooser that draws a whole session of 1 to `steps` inputs."""
+    return PlannedChooser(data, profile, [Segment(mix, steps, minimum=1)])

@@ -1,0 +1,138 @@
+"""The pytest plugin as a user meets it: options, usage errors, findings.
+
+These tests run pytest in a subprocess on a copy of the conformance
+properties, against reference servers started here on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from conformance.reference import FAULTS, ReferenceServer
+
+PROPERTIES = Path(__file__).parents[1] / "conformance" / "test_sessions.py"
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester directory holding the conformance properties."""
+    pytester.makepyfile(test_sessions=PROPERTIES.read_text())
+    return pytester
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--target", "localhost"], "--target 'localhost' is invalid"),
+        (["--target", "127.0.0.1:99999"], "port 99999 is outside 1-65535"),
+        (["--target", "host:port"], "expected HOST:PORT"),
+        (["--smtp-timeout", "soon"], "--smtp-timeout 'soon' is invalid"),
+        (["--smtp-timeout", "-1"], "greater than 0"),
+        (["--smtp-examples", "0"], "--smtp-examples '0' is invalid"),
+        (["--mail-from", "<a@b.test>"], "without angle brackets"),
+        (["--rcpt", "nobody"], "--rcpt 'nobody' is invalid"),
+        (["--helo-name", "bad name"], "--helo-name 'bad name' is invalid"),
+    ],
+    ids=[
+        "target-without-port",
+        "port-out-of-range",
+        "port-not-a-number",
+        "timeout-not-a-number",
+        "timeout-negative",
+        "examples-zero",
+        "mail-from-in-brackets",
+        "rcpt-without-domain",
+        "helo-name-with-space",
+    ],
+)
+def test_bad_option_is_usage_error(
+    suite: pytest.Pytester, options: list[str], message: str
+) -> None:
+    result = suite.runpytest_subprocess(*options)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_unreachable_target_is_usage_error(suite: pytest.Pytester) -> None:
+    port = _closed_port()
+
+    result = suite.runpytest_subprocess("--target", f"127.0.0.1:{port}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"cannot connect to 127.0.0.1:{port}" in result.stderr.str()
+    assert "Check that the server is running" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_embedded_default_target_passes(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_subprocess("--smtp-examples", "10")
+
+    result.assert_outcomes(passed=10)
+    result.stdout.fnmatch_lines(["*SMTP conformance*", "*embedded aiosmtpd*"])
+
+
+def test_conforming_server_passes(suite: pytest.Pytester) -> None:
+    with ReferenceServer() as server:
+        result = suite.runpytest_subprocess(
+            "--target", f"127.0.0.1:{server.port}", "--smtp-examples", "20"
+        )
+
+    result.assert_outcomes(passed=10)
+
+
+def test_fault_shows_transcript_and_allowed_replies(suite: pytest.Pytester) -> None:
+    with ReferenceServer(FAULTS["rcpt-without-mail-accepted"]) as server:
+        result = suite.runpytest_subprocess(
+            "--target", f"127.0.0.1:{server.port}", "-k", "command_order"
+        )
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*MUST violation*",
+            "*clause: RFC 5321 §3.3*",
+            "*allowed replies:*",
+            "*503 (MUST, RFC 5321 §3.3)*",
+            "*actual: 250 OK*",
+            "*S: 220 reference.conformance.test*",
+            "*C: RCPT TO:<*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_should_deviation_fails_only_when_strict(suite: pytest.Pytester) -> None:
+    with ReferenceServer(FAULTS["nested-mail-accepted"]) as server:
+        target = f"127.0.0.1:{server.port}"
+        lenient = suite.runpytest_subprocess(
+            "--target", target, "-k", "command_order", "--smtp-examples", "100"
+        )
+        strict = suite.runpytest_subprocess(
+            "--target", target, "-k", "command_order", "--smtp-strict"
+        )
+
+    lenient.assert_outcomes(passed=1)
+    lenient.stdout.fnmatch_lines(["*SHOULD deviation: a nested MAIL was accepted*"])
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*SHOULD deviation: a nested MAIL was accepted*"])
+
+
+def test_xdist_workers_share_one_summary(suite: pytest.Pytester) -> None:
+    with ReferenceServer(FAULTS["nested-mail-accepted"]) as server:
+        result = suite.runpytest_subprocess(
+            "--target", f"127.0.0.1:{server.port}", "-n", "2", "--smtp-examples", "50"
+        )
+
+    result.assert_outcomes(passed=10)
+    result.stdout.fnmatch_lines(["*sessions*commands sent*", "*SHOULD deviation*"])
