@@ -1,23 +1,34 @@
-"""Hypothesis strategies for SMTP command lines and message content.
+"""Command lines and message content for the conformance sessions.
 
-Every strategy returns bytes ready to send, CRLF included. Strategies shrink
-toward the plain form: upper-case verbs, the configured addresses, no extra
-spaces, short lines. The model, not the strategy, decides what a line means, so
-a line drawn as "malformed" that happens to be valid is judged as valid.
+Every step of a session draws the same four integers, whatever the state (see
+`strategies.sessions.next_inputs`): a roll that picks the kind of command, a
+pick among the commands of that kind, a variant of its argument, and a
+spelling. The builders below turn a pick and a variant into a line. Keeping
+the shape of each step fixed lets Hypothesis shrink one step without changing
+how the steps after it are read, and every integer shrinks toward 0, which is
+the plain form: the first command of a kind, the configured addresses, upper
+case. The model, not the builder, decides what a line means, so a line built
+as "malformed" that happens to be valid is judged as valid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hypothesis import strategies as st
 
 CRLF = b"\r\n"
+_T = TypeVar("_T")
 
 #: First words that are no SMTP verb and no extension verb in use, so that a
 #: conforming server can only answer "not recognized" (RFC 5321 §4.2.4). None
 #: starts with "X", which RFC 5321 §4.1.5 reserves for private commands.
 UNKNOWN_VERBS = ("FOO", "BLARG", "MAILX", "QUITE", "RSETS", "NOOPY", "ZZZZ")
+
+#: Spellings of verbs and of the FROM:/TO: keyword; index 0 is the plain one.
+SPELLINGS = ("upper", "lower", "mixed")
 
 
 @dataclass(frozen=True)
@@ -35,74 +46,135 @@ class Profile:
     recipients: tuple[str, ...] = ("recipient@conformance.test",)
 
 
-def _spelled(verb: str) -> st.SearchStrategy[str]:
-    """Draw `verb` in upper case (the shrink target), lower case or mixed case."""
-    mixed = "".join(
-        char.lower() if index % 2 else char for index, char in enumerate(verb)
-    )
-    return st.sampled_from([verb, verb.lower(), mixed])
+#: Builds a command line (without CRLF) from the profile and a variant number.
+Builder = Callable[[Profile, int], str]
 
 
-def _line(*parts: str) -> bytes:
-    return "".join(parts).encode("ascii") + CRLF
+def _pick(options: Sequence[_T], variant: int) -> _T:
+    return options[variant % len(options)]
 
 
-@st.composite
-def hellos(draw: st.DrawFn, profile: Profile) -> bytes:
-    """Draw an EHLO or HELO line with a valid domain or address literal."""
-    verb = draw(st.sampled_from(["EHLO", "HELO"]))
-    domain = draw(
-        st.sampled_from([profile.helo_name, "[127.0.0.1]", "mail.example.test"])
-    )
-    return _line(draw(_spelled(verb)), " ", domain)
+def ehlo(profile: Profile, variant: int) -> str:
+    return "EHLO " + _pick([profile.helo_name, "[127.0.0.1]", "mail.test"], variant)
 
 
-@st.composite
-def mail_commands(draw: st.DrawFn, profile: Profile) -> bytes:
-    """Draw MAIL FROM with the configured sender, the null path or a variant."""
-    path = draw(
-        st.sampled_from(
-            [
-                f"<{profile.mail_from}>",
-                "<>",
-                '<"quoted sender"@conformance.test>',
-                f"<@relay.conformance.test:{profile.mail_from}>",
-            ]
-        )
-    )
-    keyword = draw(st.sampled_from(["FROM:", "from:", "From:"]))
-    return _line(draw(_spelled("MAIL")), " ", keyword, path)
+def helo(profile: Profile, variant: int) -> str:
+    return "HELO " + _pick([profile.helo_name, "mail.test"], variant)
 
 
-@st.composite
-def rcpt_commands(draw: st.DrawFn, profile: Profile) -> bytes:
-    """Draw RCPT TO with a configured recipient or <Postmaster>."""
-    address = draw(st.sampled_from([*profile.recipients, "Postmaster"]))
-    keyword = draw(st.sampled_from(["TO:", "to:", "To:"]))
-    return _line(draw(_spelled("RCPT")), " ", keyword, f"<{address}>")
+def mail(profile: Profile, variant: int) -> str:
+    paths = [
+        f"<{profile.mail_from}>",
+        "<>",
+        '<"quoted sender"@conformance.test>',
+        f"<@relay.conformance.test:{profile.mail_from}>",
+    ]
+    return "MAIL FROM:" + _pick(paths, variant)
 
 
-def simple_commands(verb: str) -> st.SearchStrategy[bytes]:
-    """Draw a command that takes no argument, in any case."""
-    return _spelled(verb).map(lambda spelled: _line(spelled))
+def rcpt(profile: Profile, variant: int) -> str:
+    return "RCPT TO:<" + _pick([*profile.recipients, "Postmaster"], variant) + ">"
 
 
-@st.composite
-def noops(draw: st.DrawFn) -> bytes:
-    text = draw(st.sampled_from(["", " ping", " 12345"]))
-    return _line(draw(_spelled("NOOP")), text)
+def data(profile: Profile, variant: int) -> str:
+    return "DATA"
 
 
-@st.composite
-def queries(draw: st.DrawFn, profile: Profile) -> bytes:
-    """Draw VRFY, EXPN or HELP with a plausible argument."""
-    verb = draw(st.sampled_from(["VRFY", "EXPN", "HELP"]))
-    if verb == "HELP":
-        argument = draw(st.sampled_from(["", " MAIL"]))
-    else:
-        local = profile.recipients[0].split("@")[0]
-        argument = " " + draw(st.sampled_from([local, "postmaster", "nobody"]))
-    return _line(draw(_spelled(verb)), argument)
+def rset(profile: Profile, variant: int) -> str:
+    return "RSET"
+
+
+def quit_(profile: Profile, variant: int) -> str:
+    return "QUIT"
+
+
+def noop(profile: Profile, variant: int) -> str:
+    return "NOOP" + _pick(["", " ping", " 12345"], variant)
+
+
+def vrfy(profile: Profile, variant: int) -> str:
+    local = profile.recipients[0].split("@")[0]
+    return "VRFY " + _pick([local, "postmaster", "nobody"], variant)
+
+
+def expn(profile: Profile, variant: int) -> str:
+    return "EXPN " + _pick(["postmaster", "list"], variant)
+
+
+def help_(profile: Profile, variant: int) -> str:
+    return "HELP" + _pick(["", " MAIL"], variant)
+
+
+def unknown_verb(profile: Profile, variant: int) -> str:
+    return _pick(UNKNOWN_VERBS, variant)
+
+
+def missing_argument(profile: Profile, variant: int) -> str:
+    return _pick(["MAIL", "RCPT", "EHLO", "HELO", "VRFY", "MAIL FROM:"], variant)
+
+
+def unexpected_argument(profile: Profile, variant: int) -> str:
+    return _pick(["RSET", "DATA", "QUIT"], variant) + " now"
+
+
+def space_after_colon(profile: Profile, variant: int) -> str:
+    if variant % 2:
+        return f"RCPT TO: <{profile.recipients[0]}>"
+    return f"MAIL FROM: <{profile.mail_from}>"
+
+
+def missing_brackets(profile: Profile, variant: int) -> str:
+    if variant % 2:
+        return f"RCPT TO:{profile.recipients[0]}"
+    return f"MAIL FROM:{profile.mail_from}"
+
+
+def broken_path(profile: Profile, variant: int) -> str:
+    paths = [
+        f"MAIL FROM:<{profile.mail_from}",
+        "RCPT TO:<no-at-sign>",
+        "MAIL FROM:<a@b@c.test>",
+        "RCPT TO:<@>",
+    ]
+    return _pick(paths, variant)
+
+
+def trailing_space(profile: Profile, variant: int) -> str:
+    return _pick(["RSET", "NOOP", "DATA", "QUIT"], variant) + " "
+
+
+def unknown_parameter(profile: Profile, variant: int) -> str:
+    return f"MAIL FROM:<{profile.mail_from}> X-UNKNOWN=" + str(variant % 3)
+
+
+def long_line(profile: Profile, variant: int) -> str:
+    """A NOOP or VRFY line at or beyond the 512-octet limit (§4.5.3.1.4)."""
+    length = _pick([512, 513, 600, 1100], variant)
+    verb = "NOOP " if variant % 8 < 4 else "VRFY "
+    return verb + "a" * (length - len(verb) - 2)
+
+
+#: Commands legal in every state (RFC 5321 §4.1.4).
+ANYWHERE: list[Builder] = [rset, ehlo, noop, helo, vrfy, quit_, help_, expn]
+
+#: Lines that break the command grammar in one way each.
+MALFORMED: list[Builder] = [
+    unknown_verb,
+    missing_argument,
+    unexpected_argument,
+    space_after_colon,
+    missing_brackets,
+    broken_path,
+    trailing_space,
+    unknown_parameter,
+    long_line,
+]
+
+
+def build(builder: Builder, profile: Profile, variant: int, spelling: int) -> bytes:
+    """Build a line, respell its verb and keyword, and add the CRLF."""
+    line = builder(profile, variant).encode("ascii")
+    return respell(line, SPELLINGS[spelling % len(SPELLINGS)]) + CRLF
 
 
 @st.composite
@@ -123,51 +195,6 @@ def message_contents(draw: st.DrawFn) -> bytes:
     lines = ["Subject: conformance test", "", *body_lines]
     stuffed = [("." + line) if line.startswith(".") else line for line in lines]
     return ("\r\n".join(stuffed) + "\r\n.\r\n").encode("ascii")
-
-
-@st.composite
-def malformed_commands(draw: st.DrawFn, profile: Profile) -> bytes:
-    """Draw a line that breaks the RFC 5321 grammar in one way.
-
-    Covers missing and bad arguments, arguments where none are allowed, a space
-    after the colon, a path without angle brackets, trailing white space,
-    unknown verbs and parameters, and lines beyond the 512-octet limit.
-    """
-    kind = draw(st.integers(0, 11))
-    if kind == 0:
-        return _line(draw(st.sampled_from(UNKNOWN_VERBS)))
-    if kind == 1:
-        verb = draw(st.sampled_from(["EHLO", "HELO", "MAIL", "RCPT", "VRFY"]))
-        return _line(draw(_spelled(verb)))
-    if kind == 2:
-        verb = draw(st.sampled_from(["DATA", "RSET", "QUIT"]))
-        return _line(draw(_spelled(verb)), " now")
-    if kind == 3:
-        return _line("MAIL FROM: <", profile.mail_from, ">")
-    if kind == 4:
-        return _line("MAIL FROM:", profile.mail_from)
-    if kind == 5:
-        return _line("RCPT TO: <", profile.recipients[0], ">")
-    if kind == 6:
-        verb = draw(st.sampled_from(["RSET", "NOOP", "DATA"]))
-        return _line(verb, " ")
-    if kind == 7:
-        return _line("MAIL FROM:<", profile.mail_from, "> X-UNKNOWN=1")
-    if kind == 8:
-        return _line("MAIL FROM:<", profile.mail_from)
-    if kind == 9:
-        return long_lines(draw)
-    if kind == 10:
-        return _line("HELO")
-    return _line("RCPT TO:<no-at-sign>")
-
-
-def long_lines(draw: st.DrawFn) -> bytes:
-    """Draw a NOOP or VRFY line at or beyond the 512-octet limit (§4.5.3.1.4)."""
-    length = draw(st.sampled_from([512, 513, 600, 1100]))
-    verb = draw(st.sampled_from(["NOOP ", "VRFY "]))
-    padding = length - len(verb) - 2
-    return _line(verb, "a" * padding)
 
 
 def respell(line: bytes, style: str) -> bytes:

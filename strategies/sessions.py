@@ -18,15 +18,18 @@ from hypothesis import strategies as st
 
 from conformance.model import Phase, SessionState
 from strategies.commands import (
+    ANYWHERE,
+    MALFORMED,
+    Builder,
     Profile,
-    hellos,
-    mail_commands,
-    malformed_commands,
+    build,
+    data,
+    ehlo,
+    helo,
+    mail,
     message_contents,
-    noops,
-    queries,
-    rcpt_commands,
-    simple_commands,
+    quit_,
+    rcpt,
 )
 
 
@@ -52,46 +55,31 @@ class Mix:
 DEFAULT_MIX = Mix()
 
 
-def plausible_inputs(state: SessionState, profile: Profile) -> st.SearchStrategy[bytes]:
-    """Draw what a well-behaved client sends next in `state`."""
+def plausible_builders(state: SessionState) -> list[Builder]:
+    """Return what a well-behaved client sends next in `state`."""
     phase = state.phase
-    if phase is Phase.CONTENT:
-        return message_contents()
     if phase is Phase.HELLO:
-        return hellos(profile)
+        return [ehlo, helo]
     if phase is Phase.MAIL:
-        return mail_commands(profile)
+        return [mail]
     if phase is Phase.RCPT:
-        return rcpt_commands(profile)
+        return [rcpt]
     if phase is Phase.RCPT_OR_DATA:
-        return st.one_of(simple_commands("DATA"), rcpt_commands(profile))
-    return simple_commands("QUIT")
+        return [data, rcpt]
+    return [quit_]
 
 
-def anywhere_inputs(profile: Profile) -> st.SearchStrategy[bytes]:
-    """Draw a command that RFC 5321 allows in every state."""
-    return st.one_of(
-        simple_commands("RSET"),
-        hellos(profile),
-        noops(),
-        queries(profile),
-        simple_commands("QUIT"),
-    )
-
-
-def out_of_order_inputs(
-    state: SessionState, profile: Profile
-) -> st.SearchStrategy[bytes]:
-    """Draw a transaction command that does not fit `state`."""
+def out_of_order_builders(state: SessionState) -> list[Builder]:
+    """Return the transaction commands that do not fit `state`."""
     phase = state.phase
-    choices = []
+    builders: list[Builder] = []
     if phase is not Phase.MAIL:
-        choices.append(mail_commands(profile))
+        builders.append(mail)
     if phase not in (Phase.RCPT, Phase.RCPT_OR_DATA):
-        choices.append(rcpt_commands(profile))
+        builders.append(rcpt)
     if phase is not Phase.RCPT_OR_DATA:
-        choices.append(simple_commands("DATA"))
-    return st.one_of(choices)
+        builders.append(data)
+    return builders
 
 
 @st.composite
@@ -101,20 +89,29 @@ def next_inputs(
     """Draw the next input for a session in `state`.
 
     Message content is always drawn when the server awaits it, since anything
-    sent then is content.
+    sent then is content. Otherwise the step draws four integers, the same in
+    every state: kind, pick, variant and spelling (see strategies.commands).
     """
     if state.phase is Phase.CONTENT:
         return draw(message_contents())
     roll = draw(st.integers(0, 99))
+    pick = draw(st.integers(0, 63))
+    variant = draw(st.integers(0, 15))
+    spelling = draw(st.integers(0, 2))
+    builders = _builders_for(roll, state, mix)
+    return build(builders[pick % len(builders)], profile, variant, spelling)
+
+
+def _builders_for(roll: int, state: SessionState, mix: Mix) -> list[Builder]:
     if roll < mix.plausible:
-        return draw(plausible_inputs(state, profile))
+        return plausible_builders(state)
     roll -= mix.plausible
     if roll < mix.anywhere:
-        return draw(anywhere_inputs(profile))
+        return ANYWHERE
     roll -= mix.anywhere
     if roll < mix.out_of_order:
-        return draw(out_of_order_inputs(state, profile))
-    return draw(malformed_commands(profile))
+        return out_of_order_builders(state)
+    return MALFORMED
 
 
 @dataclass(frozen=True)

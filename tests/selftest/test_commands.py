@@ -141,7 +141,7 @@ def test_rcpt_parses_forward_path(line: str, expected: Rcpt) -> None:
 
 
 def test_rcpt_rejects_null_forward_path() -> None:
-    """Only the reverse path may be null: RCPT TO:<> breaks Forward-path."""
+    """Only the reverse path may be null, so RCPT TO:<> breaks §4.1.2."""
     command = parse_invalid(b"RCPT TO:<>\r\n")
     assert command.problem is Problem.BAD_ARGUMENT
 
@@ -359,8 +359,9 @@ INVALID_CASES = [
 def test_invalid_line_is_classified(
     line: bytes, problem: Problem, reading: Command, tolerated: bool
 ) -> None:
-    """A known verb with bad arguments is `Invalid`: why, what a lenient server
-    would act on, and whether servers commonly accept the departure."""
+    """A known verb with bad arguments is `Invalid`. The result names the
+    problem, the command a lenient server would act on, and whether servers
+    commonly accept the departure."""
     command = parse_invalid(line + b"\r\n")
     assert command.problem is problem
     assert command.lenient_reading == reading
@@ -376,7 +377,7 @@ def test_invalid_line_is_classified(
     ],
 )
 def test_missing_keyword_is_bad_argument(line: bytes, verb: str) -> None:
-    """MAIL needs "FROM:" and RCPT needs "TO:" before the path (§4.1.1.2-3)."""
+    """MAIL needs "FROM:" and RCPT needs "TO:" before the path (§4.1.1.2, §4.1.1.3)."""
     command = parse_invalid(line)
     assert command.verb == verb
     assert command.problem is Problem.BAD_ARGUMENT
@@ -466,7 +467,7 @@ def test_non_ascii_argument_is_bad_argument(line: bytes, verb: str) -> None:
 
 
 def test_non_ascii_path_is_not_tolerated() -> None:
-    """An 8-bit path without SMTPUTF8 is no common departure to excuse."""
+    """Servers do not commonly accept an 8-bit path without SMTPUTF8."""
     command = parse_invalid(b"MAIL FROM:<caf\xc3\xa9@example.com>\r\n")
     assert command.tolerated is False
 
