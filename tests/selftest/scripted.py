@@ -1,0 +1,61 @@
+"""A one-connection TCP server that plays a fixed script, for runner tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+#: A script gets the accepted socket and does whatever the test needs.
+Script = Callable[[socket.socket], None]
+
+
+class ScriptedServer:
+    """Serve `script` to each connection on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, script: Script) -> None:
+        self._script = script
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._script(conn)
+                except OSError:
+                    pass
+
+
+def replies(*chunks: bytes, hold: float = 0.0) -> Script:
+    """Send the greeting chunk, then one chunk per line received."""
+
+    def script(conn: socket.socket) -> None:
+        conn.sendall(chunks[0])
+        reader = conn.makefile("rb")
+        for chunk in chunks[1:]:
+            if not reader.readline():
+                return
+            conn.sendall(chunk)
+        time.sleep(hold)
+
+    return script
