@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -39,11 +40,8 @@ class ScriptedServer:
                 continue
             except OSError:
                 return
-            with conn:
-                try:
-                    self._script(conn)
-                except OSError:
-                    pass
+            with conn, contextlib.suppress(OSError):
+                self._script(conn)
 
 
 def replies(*chunks: bytes, hold: float = 0.0) -> Script:

@@ -107,7 +107,7 @@ def test_connection_refused_is_unreachable() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
-    with pytest.raises(TargetUnreachable, match="cannot connect to 127.0.0.1"):
+    with pytest.raises(TargetUnreachable, match=r"cannot connect to 127\.0\.0\.1"):
         run_session(Target("127.0.0.1", port, timeout=0.5), lambda state: None)
 
 
