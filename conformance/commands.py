@@ -214,7 +214,8 @@ def parse_command(line: bytes) -> Command:
 
     Lines over 512 octets (counting a CRLF) become `TooLong` wrapping the reading
     of the same line. Bytes outside US-ASCII never match the grammar, so they turn
-    a known verb into `Invalid` with no lenient reading.
+    a known verb into `Invalid`; its lenient reading, if any, keeps those bytes
+    as Latin-1 characters.
     """
     body = line[:-2] if line.endswith(b"\r\n") else line
     reading = _parse_body(body)
@@ -229,9 +230,10 @@ def _parse_body(body: bytes) -> Command:
     stripped = text.rstrip(" \t")
     if stripped != text and stripped:
         # Receivers SHOULD tolerate trailing white space (§4.1.1), so the reading
-        # of the line without it is what a conforming server acts on.
+        # of the line without it is what a conforming server acts on, even
+        # when that reading has problems of its own.
         reading = _parse_text(stripped)
-        if not isinstance(reading, Invalid | Unknown):
+        if not isinstance(reading, Unknown):
             return Invalid(verb_of(reading), Problem.TRAILING_WHITESPACE, reading)
     return _parse_text(text)
 
@@ -307,6 +309,10 @@ def _parse_path_command(verb: str, argument: str, ascii_only: bool) -> Command:
     if ascii_only and path_re.fullmatch(f"<{stripped}>"):
         reading = _path_command(verb, f"<{stripped}>")
         return Invalid(verb, Problem.BAD_ARGUMENT, reading, tolerated=True)
+    if path.startswith("<") and path.endswith(">"):
+        # The path is fine but a parameter is not: a lenient server acts on
+        # the path alone.
+        return Invalid(verb, Problem.BAD_ARGUMENT, _path_command(verb, path))
     reading = _path_command(verb, f"<{stripped.strip('<>')}>")
     return Invalid(verb, Problem.BAD_ARGUMENT, reading)
 

@@ -195,6 +195,8 @@ def expect_command(state: SessionState, command: Command) -> Expectation:
     """Return the expectation for a parsed command outside message content."""
     if isinstance(command, Quit):
         return _expect_quit()
+    if isinstance(command, Invalid) and command.verb == "QUIT":
+        return _expect_invalid(state, command)
     if state.phase is Phase.QUIT_ONLY:
         return _expect_in_refused_session(command)
     if isinstance(command, TooLong):
@@ -661,9 +663,11 @@ def _expect_invalid(state: SessionState, command: Invalid) -> Expectation:
             verdict=Verdict.SHOULD,
             reason="trailing white space SHOULD be tolerated",
         )
+        # The rejection comes first so that 500 here reads as "syntax error",
+        # not as "command not recognized" for a required command.
         return Expectation(
             description,
-            (*reading.outcomes, rejected),
+            (SHUTDOWN, rejected, *_without_shutdown(reading.outcomes)),
             reading.unlisted,
             reading.section,
         )

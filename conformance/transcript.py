@@ -75,14 +75,21 @@ def split_lines(data: bytes) -> list[str]:
 
 
 def escape(data: bytes) -> str:
-    """Return `data` as printable ASCII, escaping every other octet as \\xNN."""
-    text = "".join(
-        chr(octet) if 0x20 <= octet < 0x7F and octet != 0x5C else _escape_octet(octet)
-        for octet in data[: MAX_SHOWN_LINE * 2]
-    )
-    if len(text) > MAX_SHOWN_LINE or len(data) > MAX_SHOWN_LINE * 2:
-        return f"{text[:MAX_SHOWN_LINE]}... ({len(data)} octets)"
-    return text
+    """Return `data` as printable ASCII, escaping every other octet as \\xNN.
+
+    Text longer than MAX_SHOWN_LINE characters is cut between two escapes,
+    never inside one, and ends with the octet count of the whole.
+    """
+    pieces = []
+    length = 0
+    for octet in data:
+        piece = chr(octet) if 0x20 <= octet < 0x7F and octet != 0x5C else None
+        piece = piece or _escape_octet(octet)
+        if length + len(piece) > MAX_SHOWN_LINE:
+            return "".join(pieces) + f"... ({len(data)} octets)"
+        pieces.append(piece)
+        length += len(piece)
+    return "".join(pieces)
 
 
 def _escape_octet(octet: int) -> str:

@@ -231,11 +231,6 @@ def test_quit_other_reply_is_must_violation(code: int) -> None:
     assert judge(AWAITING_MAIL, b"QUIT\r\n", code).verdict is Verdict.MUST
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="expect_command sends an Invalid QUIT in the refused session to the "
-    "refused-session table, which lists no 221",
-)
 @pytest.mark.parametrize(
     "line",
     [
@@ -489,11 +484,6 @@ def test_mail_size_without_advertisement_is_unknown_parameter(
     assert judge(state, MAIL_WITH_SIZE, code).verdict is verdict
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the parser turns SIZE=1000 before trailing white space into part "
-    "of the path, so the parameter is not recognized",
-)
 def test_mail_size_with_trailing_whitespace_accepted_when_advertised() -> None:
     """Trailing white space SHOULD be tolerated (§4.1.1), so 250 conforms."""
     line = b"MAIL FROM:<a@example.com> SIZE=1000 \r\n"
