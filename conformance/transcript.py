@@ -80,7 +80,7 @@ def escape(data: bytes) -> str:
     Text longer than MAX_SHOWN_LINE characters is cut between two escapes,
     never inside one, and ends with the octet count of the whole.
     """
-    pieces = []
+    pieces: list[str] = []
     length = 0
     for octet in data:
         piece = chr(octet) if 0x20 <= octet < 0x7F and octet != 0x5C else None
