@@ -3,7 +3,9 @@
 Every read has a deadline and every reply a size bound, so a hung or hostile
 server ends in a `TargetMisbehaved` exception, never in a hang. A reply ends at
 its final line (RFC 5321 §4.2): the runner never waits for an idle timeout to
-decide that a reply is complete.
+decide that a reply is complete. The idle timeout applies to each wait for
+bytes, and a longer limit to each whole reply, so a server that slows its
+replies on purpose is waited for while one that trickles bytes forever is not.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import NoReturn
 
 from conformance.errors import (
     ConnectionLost,
@@ -35,7 +38,12 @@ class Target:
     Attributes:
         host: host name or IP address.
         port: TCP port.
-        timeout: seconds to wait for the connection and for each reply.
+        timeout: seconds to wait for the connection, for the first byte of a
+            reply and between the bytes of a reply.
+        reply_time_limit: seconds one whole reply may take, however steadily
+            its bytes arrive. Servers may slow their replies on purpose (RFC
+            5321 §4.5.3.2 lets clients wait minutes), but a reply trickled a
+            byte at a time must still end.
         max_reply_line: longest reply line accepted, in octets.
         max_reply_lines: most lines one reply may have.
     """
@@ -43,6 +51,7 @@ class Target:
     host: str
     port: int
     timeout: float = 10.0
+    reply_time_limit: float = 120.0
     max_reply_line: int = 64 * 1024
     max_reply_lines: int = 1000
 
@@ -131,35 +140,36 @@ class Connection:
             MalformedReply: the reply broke the RFC 5321 grammar.
             ReplyTooLarge: the reply exceeded the size bounds.
         """
-        deadline = time.monotonic() + self.target.timeout
+        limit = time.monotonic() + self.target.reply_time_limit
         while True:
             reply = self._parser.next_reply()
             if reply is not None:
                 logger.debug("%s S: %r", self.target.address, reply.raw[:200])
                 return reply
-            self._receive(deadline)
+            self._receive(limit)
 
-    def _receive(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
+    def _receive(self, limit: float) -> None:
+        remaining = limit - time.monotonic()
         if remaining <= 0:
-            self.transcript.note(f"no complete reply within {self.target.timeout:g} s")
-            raise ReplyTimeout(
-                f"no complete reply within {self.target.timeout:g} s "
-                "(raise --smtp-timeout if the server is just slow)"
-            )
-        self.sock.settimeout(remaining)
+            self._over_time_limit()
+        self.sock.settimeout(min(remaining, self.target.timeout))
         try:
             chunk = self.sock.recv(_RECEIVE_SIZE)
         except TimeoutError:
-            chunk = None
+            if time.monotonic() >= limit:
+                self._over_time_limit()
+            idle = self.target.timeout
+            self.transcript.note(f"nothing received for {idle:g} s")
+            raise ReplyTimeout(
+                f"no reply: nothing received for {idle:g} s (raise "
+                "--smtp-timeout if the server is just slow)"
+            ) from None
         except OSError as error:
             self.closed_by_peer = True
             self.transcript.note(f"connection reset: {error.strerror or error}")
             raise ConnectionLost(
                 f"the connection was reset: {error.strerror or error}"
             ) from error
-        if chunk is None:
-            return  # the loop in read_reply notices the deadline
         if not chunk:
             self.closed_by_peer = True
             pending = self._parser.pending
@@ -168,6 +178,14 @@ class Connection:
             raise ConnectionLost(f"the server closed the connection{detail}")
         self.transcript.server(chunk)
         self._parser.feed(chunk)
+
+    def _over_time_limit(self) -> NoReturn:
+        seconds = self.target.reply_time_limit
+        self.transcript.note(f"reply still incomplete after {seconds:g} s")
+        raise ReplyTimeout(
+            f"the reply was still incomplete after {seconds:g} s, although "
+            "bytes kept arriving"
+        )
 
     def wait_for_close(self) -> bytes | None:
         """Wait up to the timeout for the server to close the connection.

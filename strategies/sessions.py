@@ -32,6 +32,13 @@ from strategies.commands import (
     rcpt,
 )
 
+#: A session ends with QUIT once the server has sent this many error replies.
+#: Many servers slow down after a number of errors (Postfix 3.7 by default
+#: waits 1 s before every reply line after 10 errors), which is legal but would
+#: make such sessions cost seconds each. Ending earlier keeps runs fast; the
+#: model still sees closes and 421s that come after fewer errors.
+MAX_ERRORS = 8
+
 
 @dataclass(frozen=True)
 class Mix:
@@ -154,6 +161,8 @@ class PlannedChooser:
     def __call__(self, state: SessionState) -> bytes | None:
         if state.phase is Phase.CONTENT:
             return self._data.draw(message_contents())
+        if state.errors >= MAX_ERRORS:
+            return None
         while self._segments:
             segment = self._segments[0]
             if segment.fixed is not None:

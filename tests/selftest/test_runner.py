@@ -21,9 +21,11 @@ from tests.selftest.scripted import ScriptedServer, replies
 GREETING = b"220 scripted.test ready\r\n"
 
 
-def _violation(server: ScriptedServer, lines: list[bytes]) -> Violation:
+def _violation(
+    server: ScriptedServer, lines: list[bytes], reply_time_limit: float = 5.0
+) -> Violation:
     commands = iter(lines)
-    target = Target("127.0.0.1", server.port, timeout=0.5)
+    target = Target("127.0.0.1", server.port, 0.5, reply_time_limit)
     with pytest.raises(Violation) as caught:
         run_session(target, lambda state: next(commands, None))
     return caught.value
@@ -38,8 +40,39 @@ def test_silent_server_is_reported_as_misbehaving() -> None:
         violation = _violation(server, [])
 
     assert violation.finding.verdict is Verdict.MISBEHAVED
-    assert "no complete reply within 0.5 s" in violation.finding.reason
+    assert "nothing received for 0.5 s" in violation.finding.reason
     assert time.monotonic() - start < 2.5
+
+
+def test_trickling_reply_hits_reply_time_limit() -> None:
+    def trickle(conn: socket.socket) -> None:
+        for octet in b"220 slow but steady greeting\r\n":
+            conn.sendall(bytes([octet]))
+            time.sleep(0.1)
+
+    start = time.monotonic()
+    with ScriptedServer(trickle) as server:
+        violation = _violation(server, [], reply_time_limit=1.0)
+
+    assert violation.finding.verdict is Verdict.MISBEHAVED
+    assert "still incomplete after 1 s" in violation.finding.reason
+    assert time.monotonic() - start < 2.5
+
+
+def test_slow_but_steady_reply_is_accepted() -> None:
+    def slow(conn: socket.socket) -> None:
+        for line in [b"220-slow\r\n", b"220-but\r\n", b"220 steady\r\n"]:
+            time.sleep(0.3)
+            conn.sendall(line)
+        reader = conn.makefile("rb")
+        reader.readline()
+        conn.sendall(b"221 bye\r\n")
+
+    with ScriptedServer(slow) as server:
+        target = Target("127.0.0.1", server.port, timeout=0.5)
+        record = run_session(target, lambda state: None)
+
+    assert record.commands == 1
 
 
 def test_reply_with_changing_code_is_malformed() -> None:
