@@ -70,7 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--smtp-timeout",
         metavar="SECONDS",
         default="10",
-        help="seconds to wait for the connection and for each reply (default 10)",
+        help="seconds the server may stay silent while connecting, before and "
+        "within each reply, and before closing after 221 (default 10)",
     )
     group.addoption(
         "--mail-from",
