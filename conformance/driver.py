@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from conformance.errors import (
     ConnectionLost,
@@ -44,11 +44,15 @@ class SessionRecord:
             observations, in the order they were seen.
         commands: how many inputs were sent.
         final_state: the model's state when the session ended.
+        banner: the text of the greeting.
+        extensions: every EHLO keyword the server advertised in the session.
     """
 
     findings: list[Finding] = field(default_factory=list)
     commands: int = 0
     final_state: SessionState = field(default_factory=SessionState)
+    banner: str = ""
+    extensions: frozenset[str] = frozenset()
 
 
 def run_session(
@@ -57,6 +61,7 @@ def run_session(
     *,
     max_steps: int = 40,
     fail_at: Verdict = Verdict.MUST,
+    waive: Callable[[Finding], str] | None = None,
 ) -> SessionRecord:
     """Run one session and return what it observed.
 
@@ -65,6 +70,8 @@ def run_session(
         choose: supplies each next input; see `Chooser`.
         max_steps: inputs sent before the session is ended with QUIT.
         fail_at: the lowest verdict that raises `Violation`.
+        waive: returns the waiver that covers a finding, or "" if none does;
+            a waived finding is recorded instead of raised.
 
     Raises:
         Violation: a reply earned a verdict at or above `fail_at`.
@@ -73,14 +80,17 @@ def run_session(
     record = SessionRecord()
     session = Session()
     with Connection.open(target) as connection:
-        checker = _Checker(connection, session, record, fail_at)
+        checker = _Checker(connection, session, record, fail_at, waive)
         checker.exchange(None)
+        if session.steps and session.steps[0].reply is not None:
+            record.banner = session.steps[0].reply.text
         while session.state.phase is not Phase.CLOSED:
             if record.commands >= max_steps:
                 data = _ending(session.state)
             else:
                 data = choose(session.state) or _ending(session.state)
             checker.exchange(data)
+            record.extensions |= session.state.extensions
     record.final_state = session.state
     return record
 
@@ -97,6 +107,7 @@ class _Checker:
     session: Session
     record: SessionRecord
     fail_at: Verdict
+    waive: Callable[[Finding], str] | None = None
 
     def exchange(self, data: bytes | None) -> None:
         """Send `data` (None: nothing, await the greeting) and judge the reply."""
@@ -221,6 +232,9 @@ class _Checker:
 
     def _report(self, finding: Finding) -> None:
         if finding.verdict >= self.fail_at:
-            raise Violation(finding)
+            waiver = self.waive(finding) if self.waive else ""
+            if not waiver:
+                raise Violation(replace(finding, failed=True))
+            finding = replace(finding, waived=waiver)
         logger.info("%s: %s", finding.verdict.label, finding.reason)
         self.record.findings.append(finding)

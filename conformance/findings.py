@@ -10,7 +10,7 @@ Hypothesis can shrink the sequence that raised it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.errors import TargetError
@@ -32,6 +32,9 @@ class Finding:
         actual: the reply received (escaped), or the event seen instead.
         transcript: the session up to and including the failing step.
         property_name: the name of the property that found it.
+        failed: it failed its property (it was at or above the failing level).
+        waived: the waiver that kept it from failing the run, if any.
+        reproduced: "deterministic" or "flaky" once it was re-run, else "".
     """
 
     verdict: Verdict
@@ -42,7 +45,9 @@ class Finding:
     actual: str
     transcript: tuple[Entry, ...] = ()
     property_name: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    failed: bool = False
+    waived: str = ""
+    reproduced: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -85,6 +90,9 @@ class Finding:
                 for entry in self.transcript
             ],
             "property": self.property_name,
+            "failed": self.failed,
+            "waived": self.waived,
+            "reproduced": self.reproduced,
         }
 
     @classmethod
@@ -102,6 +110,9 @@ class Finding:
                 for direction, text in data["transcript"]
             ),
             property_name=data.get("property", ""),
+            failed=bool(data.get("failed", False)),
+            waived=data.get("waived", ""),
+            reproduced=data.get("reproduced", ""),
         )
 
 
