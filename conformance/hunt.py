@@ -23,6 +23,9 @@ from conformance.runner import Target
 from strategies.commands import Profile
 from strategies.plans import PLANS, Plan
 
+#: Examples per plan in the first round of a hunt.
+FIRST_ROUND = 25
+
 
 @dataclass(frozen=True)
 class HuntResult:
@@ -40,17 +43,24 @@ def hunt(
     strict: bool = False,
     max_examples: int = 200,
 ) -> HuntResult:
-    """Run every plan against `target` until one finds a failing finding."""
+    """Run every plan against `target` until one finds a failing finding.
+
+    Plans run in two rounds: `FIRST_ROUND` examples each, then `max_examples`
+    each.
+    """
     profile = profile or Profile()
     fail_at = Verdict.SHOULD if strict else Verdict.MUST
     start = time.perf_counter()
-    for name, plan in PLANS.items():
-        search = _search(target, profile, plan, fail_at, max_examples)
-        try:
-            search()
-        except Violation as violation:
-            seconds = time.perf_counter() - start
-            return HuntResult(violation.finding, name, seconds)
+    # A first round with a small budget per plan finds what any plan finds
+    # easily before one plan spends its whole budget on a fault it rarely hits.
+    for budget in sorted({min(FIRST_ROUND, max_examples), max_examples}):
+        for name, plan in PLANS.items():
+            search = _search(target, profile, plan, fail_at, budget)
+            try:
+                search()
+            except Violation as violation:
+                seconds = time.perf_counter() - start
+                return HuntResult(violation.finding, name, seconds)
     return HuntResult(None, "", time.perf_counter() - start)
 
 

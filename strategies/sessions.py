@@ -48,11 +48,13 @@ class Mix:
         plausible: the command a client would send next in this state.
         anywhere: commands legal in every state.
         out_of_order: transaction commands sent in the wrong state.
+        stop: chance in 100, at each step, that the segment ends there.
     """
 
     plausible: int = 60
     anywhere: int = 20
     out_of_order: int = 10
+    stop: int = 8
 
     def __post_init__(self) -> None:
         if self.plausible + self.anywhere + self.out_of_order > 100:
@@ -91,20 +93,33 @@ def out_of_order_builders(state: SessionState) -> list[Builder]:
 
 @st.composite
 def next_inputs(
-    draw: st.DrawFn, state: SessionState, profile: Profile, mix: Mix = DEFAULT_MIX
-) -> bytes:
-    """Draw the next input for a session in `state`.
+    draw: st.DrawFn,
+    state: SessionState,
+    profile: Profile,
+    mix: Mix = DEFAULT_MIX,
+    may_stop: bool = True,
+) -> bytes | None:
+    """Draw the next input for a session in `state`, or None to end the segment.
+
+    None comes only when `may_stop` is true.
 
     Message content is always drawn when the server awaits it, since anything
-    sent then is content. Otherwise the step draws four integers, the same in
-    every state: kind, pick, variant and spelling (see strategies.commands).
+    sent then is content. Otherwise the step draws five integers, the same in
+    every state: stop, kind, pick, variant and spelling (see
+    strategies.commands). Because a step is one draw of fixed shape, Hypothesis
+    can delete a whole step while shrinking without changing how the steps
+    after it are read, and a stop roll of 0 ends the segment, so shrinking
+    also cuts the tail.
     """
     if state.phase is Phase.CONTENT:
         return draw(message_contents())
+    stop = draw(st.integers(0, 99))
     roll = draw(st.integers(0, 99))
     pick = draw(st.integers(0, 63))
     variant = draw(st.integers(0, 15))
     spelling = draw(st.integers(0, 2))
+    if may_stop and stop < mix.stop:
+        return None
     builders = _builders_for(roll, state, mix)
     return build(builders[pick % len(builders)], profile, variant, spelling)
 
@@ -137,10 +152,9 @@ class Segment:
 class PlannedChooser:
     """A `conformance.driver.Chooser` that draws each input with Hypothesis.
 
-    The session follows the segments in order. A drawn segment first draws how
-    many inputs it sends, from `minimum` to `steps`; that count shrinks toward
-    the minimum, which is how a failing session loses the steps after the
-    failure and the padding before it. A fixed segment sends its line once.
+    The session follows the segments in order. A drawn segment sends up to
+    `steps` inputs, and ends earlier when a step's stop roll says so once it
+    has sent at least `minimum` inputs. A fixed segment sends its line once.
     Message content is drawn whenever the server awaits it, without counting
     as a step. `respell`, when given, rewrites every drawn command line.
     """
@@ -156,7 +170,7 @@ class PlannedChooser:
         self._profile = profile
         self._segments = list(segments)
         self._respell = respell
-        self._budget: int | None = None
+        self._used = 0
 
     def __call__(self, state: SessionState) -> bytes | None:
         if state.phase is Phase.CONTENT:
@@ -166,20 +180,25 @@ class PlannedChooser:
         while self._segments:
             segment = self._segments[0]
             if segment.fixed is not None:
-                self._segments.pop(0)
+                self._next_segment()
                 return segment.fixed
-            if self._budget is None:
-                self._budget = self._data.draw(
-                    st.integers(segment.minimum, segment.steps)
-                )
-            if self._budget <= 0:
-                self._segments.pop(0)
-                self._budget = None
+            if self._used >= segment.steps:
+                self._next_segment()
                 continue
-            self._budget -= 1
-            line = self._data.draw(next_inputs(state, self._profile, segment.mix))
+            may_stop = self._used >= segment.minimum
+            line = self._data.draw(
+                next_inputs(state, self._profile, segment.mix, may_stop)
+            )
+            if line is None:
+                self._next_segment()
+                continue
+            self._used += 1
             return self._respell(line) if self._respell else line
         return None
+
+    def _next_segment(self) -> None:
+        self._segments.pop(0)
+        self._used = 0
 
 
 def drawn(
