@@ -62,6 +62,7 @@ def run_session(
     max_steps: int = 40,
     fail_at: Verdict = Verdict.MUST,
     waive: Callable[[Finding], str] | None = None,
+    record: SessionRecord | None = None,
 ) -> SessionRecord:
     """Run one session and return what it observed.
 
@@ -72,12 +73,14 @@ def run_session(
         fail_at: the lowest verdict that raises `Violation`.
         waive: returns the waiver that covers a finding, or "" if none does;
             a waived finding is recorded instead of raised.
+        record: filled in as the session goes, so that the caller keeps the
+            counts of a session that ends in an exception; a new one if None.
 
     Raises:
         Violation: a reply earned a verdict at or above `fail_at`.
         TargetUnreachable: the connection could not be made.
     """
-    record = SessionRecord()
+    record = record if record is not None else SessionRecord()
     session = Session()
     with Connection.open(target) as connection:
         checker = _Checker(connection, session, record, fail_at, waive)

@@ -121,18 +121,20 @@ class SessionRunner:
         """Run one session; raise `Violation` on a failing finding."""
         fail_at = Verdict.SHOULD if self.strict else Verdict.MUST
         self.sessions += 1
+        record = SessionRecord()
         try:
-            record = run_session(
+            run_session(
                 self.target,
                 choose,
                 max_steps=max_steps,
                 fail_at=fail_at,
                 waive=self.waiver_for,
+                record=record,
             )
-        except Violation as violation:
-            self.commands += violation.finding.commands_sent
-            raise
-        self.commands += record.commands
+        finally:
+            # Counted even when a violation, or Hypothesis stopping an
+            # example, ends the session early.
+            self.commands += record.commands
         self.findings.extend(record.findings)
         self.banner = self.banner or record.banner
         self.extensions |= record.extensions
