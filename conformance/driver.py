@@ -25,6 +25,7 @@ from conformance.replies import Reply
 from conformance.rules import Effect, Verdict
 from conformance.runner import Connection, Target
 from conformance.transcript import escape
+from strategies.commands import has_bare_line_end
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,12 @@ logger = logging.getLogger(__name__)
 Chooser = Callable[[SessionState], bytes | None]
 
 QUIT = b"QUIT\r\n"
+
+#: Bounds, in seconds, of the wait for stray replies after content with a bare
+#: CR or LF. The wait is three times the time the final reply took, because
+#: replies to smuggled commands leave the server right after that reply.
+#: NOTE: a server that delays only the replies to smuggled commands escapes.
+SMUGGLING_WINDOW = (0.05, 1.0)
 
 
 @dataclass
@@ -124,10 +131,13 @@ class _Checker:
         reply = self._read(data)
         if reply is None:
             return
+        content = self.session.state.phase is Phase.CONTENT
         step = self.session.observe(data, reply)
         self._judge(step, data)
         if step.judgement.effect is Effect.CLOSE:
             self._check_closed(data, reply)
+        elif content and data is not None and has_bare_line_end(data):
+            self._check_no_smuggling(data)
 
     def _read(self, data: bytes | None) -> Reply | None:
         try:
@@ -173,6 +183,26 @@ class _Checker:
                 f"after 421 the server {what} instead of closing it",
                 escape(leftover[:200]) or "connection still open",
             )
+
+    def _check_no_smuggling(self, data: bytes) -> None:
+        # Only CRLF.CRLF ends the content (§4.1.1.4, §2.3.8). A server that
+        # ended it at a bare CR or LF before the real end answered too early
+        # and then ran the rest of the content as commands, whose replies
+        # follow the one just read.
+        shortest, longest = SMUGGLING_WINDOW
+        window = min(longest, max(shortest, 3 * self.connection.last_reply_seconds))
+        extra = self.connection.bytes_within(window)
+        if not extra:
+            return
+        self._fail(
+            data,
+            Verdict.MUST,
+            "RFC 5321 §4.1.1.4, §2.3.8",
+            "more replies followed the reply to the end of data: the server "
+            "ended the content at a bare CR or LF and ran the bytes after it "
+            "as commands (SMTP smuggling)",
+            escape(extra[:300]),
+        )
 
     def _judge(self, step: Step, data: bytes | None) -> None:
         verdict = step.judgement.verdict

@@ -452,6 +452,8 @@ def _expect_data(state: SessionState) -> Expectation:
 
 
 def _expect_content(state: SessionState) -> Expectation:
+    # Only CRLF.CRLF ends the content (§4.1.1.4); a server that rejects bare
+    # CR or LF may answer at once and close, which 421 and 521 cover.
     description = "end of message content"
     outcomes = [
         _outcome(
@@ -469,6 +471,16 @@ def _expect_content(state: SessionState) -> Expectation:
             "a failure code not listed for the end of data",
         ),
     ]
+    outcomes.append(
+        _outcome(
+            [521],
+            Level.POLICY,
+            "RFC 5321 §7.8; RFC 7504 §3",
+            Effect.CLOSE,
+            Verdict.POLICY,
+            "the server rejected the content and closes the connection",
+        )
+    )
     if state.recipients == 0:
         pipelining = "PIPELINING" in state.extensions
         accepted = _outcome(

@@ -73,6 +73,9 @@ class Connection:
     sock: socket.socket
     transcript: Transcript = field(default_factory=Transcript)
     closed_by_peer: bool = False
+    #: Seconds from the last send to the end of the reply that followed it.
+    last_reply_seconds: float = 0.0
+    _sent_at: float = field(default=0.0, init=False)
     _parser: ReplyParser = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +125,7 @@ class Connection:
             ConnectionLost: the target had closed or reset the connection.
         """
         self.transcript.client(data)
+        self._sent_at = time.monotonic()
         logger.debug("%s C: %r", self.target.address, data[:200])
         try:
             self.sock.sendall(data)
@@ -145,6 +149,7 @@ class Connection:
             reply = self._parser.next_reply()
             if reply is not None:
                 logger.debug("%s S: %r", self.target.address, reply.raw[:200])
+                self.last_reply_seconds = time.monotonic() - self._sent_at
                 return reply
             self._receive(limit)
 
@@ -186,6 +191,33 @@ class Connection:
             f"the reply was still incomplete after {seconds:g} s, although "
             "bytes kept arriving"
         )
+
+    def bytes_within(self, seconds: float) -> bytes:
+        """Return bytes that arrive within `seconds`, or are already buffered.
+
+        Used where a conforming server sends nothing more: any bytes mean
+        replies the client did not ask for.
+        """
+        extra = self._parser.pending
+        deadline = time.monotonic() + seconds
+        while len(extra) <= self.target.max_reply_line:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(_RECEIVE_SIZE)
+            except TimeoutError:
+                break
+            except OSError:
+                self.closed_by_peer = True
+                break
+            if not chunk:
+                self.closed_by_peer = True
+                break
+            self.transcript.server(chunk)
+            extra += chunk
+        return extra
 
     def wait_for_close(self) -> bytes | None:
         """Wait up to the timeout for the server to close the connection.

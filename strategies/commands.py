@@ -197,6 +197,60 @@ def message_contents(draw: st.DrawFn) -> bytes:
     return ("\r\n".join(stuffed) + "\r\n.\r\n").encode("ascii")
 
 
+#: Sequences that look like the end of data but are not: only CRLF.CRLF ends
+#: it (RFC 5321 §4.1.1.4). Servers that disagree here are open to SMTP
+#: smuggling, where the bytes after such a sequence run as commands.
+FALSE_ENDINGS = (
+    b"\n.\n",
+    b"\n.\r\n",
+    b"\r\n.\n",
+    b"\r.\r",
+    b"\r.\r\n",
+    b"\r\n.\r",
+)
+
+#: Commands hidden after a false ending. If the server runs them, their
+#: replies arrive after the reply to the real end of data.
+SMUGGLED = (
+    b"NOOP\r\n",
+    b"RSET\r\nNOOP\r\n",
+    b"MAIL FROM:<smuggled@conformance.test>\r\nRCPT TO:<postmaster>\r\nDATA\r\n",
+)
+
+#: Content lines that are legal but easy to get wrong: dot-stuffed lines
+#: (§4.5.2), a line of exactly 1000 octets with its CRLF (§4.5.3.1.6), a line
+#: longer than that, command-like text, a NUL, and 8-bit text.
+AWKWARD_LINES = (
+    b"..stuffed dot",
+    b"x" * 998,
+    b"y" * 1200,
+    b"QUIT",
+    b"nul \x00 byte",
+    b"8-bit \xe9t\xe9",
+)
+
+
+@st.composite
+def awkward_contents(draw: st.DrawFn) -> bytes:
+    """Draw message content that tests where the server thinks it ends.
+
+    The content has awkward but legal lines, then one false ending followed by
+    commands, then the real CRLF.CRLF. Shrinks toward one false ending and a
+    single NOOP.
+    """
+    lines = draw(st.lists(st.sampled_from(AWKWARD_LINES), max_size=3))
+    ending = draw(st.sampled_from(FALSE_ENDINGS))
+    smuggled = draw(st.sampled_from(SMUGGLED))
+    head = b"\r\n".join([b"Subject: where does this end?", b"", *lines, b"text"])
+    return head + ending + smuggled + b"\r\n.\r\n"
+
+
+def has_bare_line_end(data: bytes) -> bool:
+    """Return whether `data` has a CR or LF that is not part of a CRLF."""
+    without = data.replace(b"\r\n", b"")
+    return b"\r" in without or b"\n" in without
+
+
 def respell(line: bytes, style: str) -> bytes:
     """Rewrite the verb and the FROM:/TO: keyword of `line` in another case.
 

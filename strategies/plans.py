@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from hypothesis import strategies as st
 
-from strategies.commands import Profile, respell
+from strategies.commands import Profile, awkward_contents, respell
 from strategies.sessions import Mix, PlannedChooser, Segment
 
 ORDERLY = Mix(plausible=90, anywhere=10, out_of_order=0)
@@ -107,9 +107,16 @@ def line_length(data: st.DataObject, profile: Profile) -> PlannedChooser:
     return PlannedChooser(data, profile, plan)
 
 
+def content_endings(data: st.DataObject, profile: Profile) -> PlannedChooser:
+    """Orderly sessions whose messages hold false endings and hidden commands."""
+    segments = [Segment(ORDERLY, steps=12, minimum=4)]
+    return PlannedChooser(data, profile, segments, contents=awkward_contents())
+
+
 #: Every plan, by the name of the property that runs it.
 PLANS: dict[str, Plan] = {
     "command_order": command_order,
+    "content_endings": content_endings,
     "rset_recovery": rset_recovery,
     "quit": quit_anywhere,
     "hello_reset": hello_reset,

@@ -156,7 +156,8 @@ class PlannedChooser:
     `steps` inputs, and ends earlier when a step's stop roll says so once it
     has sent at least `minimum` inputs. A fixed segment sends its line once.
     Message content is drawn whenever the server awaits it, without counting
-    as a step. `respell`, when given, rewrites every drawn command line.
+    as a step, from `contents` (plain messages by default). `respell`, when
+    given, rewrites every drawn command line.
     """
 
     def __init__(
@@ -165,16 +166,18 @@ class PlannedChooser:
         profile: Profile,
         segments: list[Segment],
         respell: Callable[[bytes], bytes] | None = None,
+        contents: st.SearchStrategy[bytes] | None = None,
     ) -> None:
         self._data = data
         self._profile = profile
         self._segments = list(segments)
         self._respell = respell
+        self._contents = contents if contents is not None else message_contents()
         self._used = 0
 
     def __call__(self, state: SessionState) -> bytes | None:
         if state.phase is Phase.CONTENT:
-            return self._data.draw(message_contents())
+            return self._data.draw(self._contents)
         if state.errors >= MAX_ERRORS:
             return None
         while self._segments:

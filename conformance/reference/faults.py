@@ -9,6 +9,7 @@ a SHOULD, which the suite reports as failures only under --strict.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -23,6 +24,9 @@ from conformance.commands import (
 )
 from conformance.model import Phase, SessionState
 from conformance.replies import Reply as ModelReply
+
+#: Decides whether a content line ends the data, given the line before it.
+EndOfData = Callable[[bytes, bytes], bool]
 
 
 class Reply(NamedTuple):
@@ -44,6 +48,7 @@ class Fault:
     shortest: int
     strict: bool = False
     keeps_open_after_close: bool = False
+    end_of_data: EndOfData | None = None
 
     def on_receive(self, connection: object, data: bytes) -> bool:
         """Return True to close the connection instead of replying to `data`."""
@@ -268,6 +273,16 @@ class RejectSecondHello(Fault):
         return reply
 
 
+def _ends_at_lf_dot_lf(previous: bytes, line: bytes) -> bool:
+    # Accepts "." ended by a bare LF after a bare LF: the SMTP smuggling bug.
+    return line in (b".\r\n", b".\n") and previous.endswith(b"\n")
+
+
+def _ends_at_any_dot_crlf(previous: bytes, line: bytes) -> bool:
+    # Ignores how the line before the dot ended, so <LF>.<CR><LF> ends it.
+    return line == b".\r\n"
+
+
 #: The catalogue, by name. Each entry's `shortest` was worked out by hand from
 #: the server's policy (HELO required before MAIL).
 FAULTS: dict[str, Fault] = {
@@ -321,6 +336,18 @@ FAULTS: dict[str, Fault] = {
             6,
         ),
         RejectSecondHello("second-hello-rejected", "a second EHLO/HELO gets 503", 2),
+        Fault(
+            "data-ends-at-lf-dot-lf",
+            "<LF>.<LF> ends the message content",
+            5,
+            end_of_data=_ends_at_lf_dot_lf,
+        ),
+        Fault(
+            "data-ends-at-lf-dot-crlf",
+            "<LF>.<CR><LF> ends the message content",
+            5,
+            end_of_data=_ends_at_any_dot_crlf,
+        ),
         AcceptNestedMail(
             "nested-mail-accepted",
             "MAIL inside a transaction gets 250",

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field, replace
 
 from conformance.commands import Rcpt, parse_command
 from conformance.model import Phase, Session, SessionState
-from conformance.reference.faults import Fault
+from conformance.reference.faults import EndOfData, Fault
 from conformance.reference.faults import Reply as FaultReply
 from conformance.replies import Reply, ReplyCode
 from conformance.rules import Expectation, Verdict
+from strategies.commands import has_bare_line_end
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class Policy:
         error_delay: seconds to wait before each reply once the session has
             seen 3 or more error replies (a tarpit).
         reject_recipients: answer every RCPT but <Postmaster> with 550.
+        reject_bare_line_ends: answer message content holding a bare CR or
+            LF with 554 at its end, instead of accepting it.
     """
 
     helo_required: bool = True
@@ -61,6 +64,7 @@ class Policy:
     close_after_errors: int | None = None
     error_delay: float = 0.0
     reject_recipients: bool = False
+    reject_bare_line_ends: bool = False
 
 
 @dataclass
@@ -177,7 +181,8 @@ class ReferenceServer:
         await self._respond(connection, writer, None)
         while connection.state.phase is not Phase.CLOSED:
             if connection.state.phase is Phase.CONTENT:
-                data = await _read_content(reader)
+                ends = self.fault.end_of_data if self.fault else None
+                data = await _read_content(reader, ends)
             else:
                 data = await _read_line(reader)
             if data is None:
@@ -199,7 +204,7 @@ class ReferenceServer:
         expectation = connection.session.expect(data)
         code, lines = self._choose(state, data, expectation)
         if state.phase is Phase.CONTENT and data is not None and code == 250:
-            connection.messages.append(data)
+            connection.messages.append(unstuff(data))
         if self.fault is not None:
             code, lines = self.fault.on_reply(state, data, FaultReply(code, lines))
 
@@ -235,6 +240,8 @@ class ReferenceServer:
             choice = self._policy_choice(state, data)
             if choice is not None:
                 return choice
+        elif self.policy.reject_bare_line_ends and has_bare_line_end(data):
+            return 554, ["Message rejected: bare CR or LF in content"]
         for outcome in expectation.outcomes:
             if outcome.verdict is Verdict.CONFORMS and 421 not in outcome.codes:
                 code = _preferred(outcome.codes)
@@ -265,6 +272,16 @@ class ReferenceServer:
         if verb == "Hello" and data[:4].upper() == b"EHLO":
             return 250, [HOSTNAME, "HELP"]
         return None
+
+
+def unstuff(content: bytes) -> bytes:
+    """Return the message a content block carries (RFC 5321 §4.5.2).
+
+    Drops the final ".\r\n" and the first dot of every line starting with one.
+    """
+    body = content[: -len(b".\r\n")] if content.endswith(b".\r\n") else content
+    lines = body.split(b"\r\n")
+    return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
@@ -329,13 +346,26 @@ async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
     return line
 
 
-async def _read_content(reader: asyncio.StreamReader) -> bytes | None:
+async def _read_content(
+    reader: asyncio.StreamReader, ends: EndOfData | None = None
+) -> bytes | None:
+    """Read message content up to and including the CRLF.CRLF that ends it.
+
+    Lines are read up to each LF, so a line "." only ends the content when the
+    line before it ended in CRLF too (or it is the first line): a bare LF
+    before the dot must not end it (RFC 5321 §4.1.1.4). `ends`, when given,
+    replaces that rule, which is how faults end the data early.
+    """
     content = bytearray()
+    previous = b"\r\n"
     while True:
         line = await _read_line(reader)
         if line is None:
             return None
         if len(content) < MAX_CONTENT:
             content += line
-        if line == b".\r\n":
+        if ends is not None and ends(previous, line):
             return bytes(content)
+        if ends is None and line == b".\r\n" and previous.endswith(b"\r\n"):
+            return bytes(content)
+        previous = line

@@ -17,6 +17,7 @@ POLICIES = {
     "421-after-3-errors": Policy(error_limit=3),
     "close-after-3-errors": Policy(close_after_errors=3),
     "recipients-rejected": Policy(reject_recipients=True),
+    "bare-line-ends-rejected": Policy(reject_bare_line_ends=True),
 }
 
 
