@@ -24,7 +24,7 @@ from conformance.model import Phase, Session, SessionState, Step
 from conformance.replies import Reply
 from conformance.rules import Effect, Verdict
 from conformance.runner import Connection, Target
-from conformance.transcript import escape
+from conformance.transcript import Entry, escape
 from strategies.commands import has_bare_line_end
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class SessionRecord:
         final_state: the model's state when the session ended.
         banner: the text of the greeting.
         extensions: every EHLO keyword the server advertised in the session.
+        transcript: the whole session, once it ended without an exception.
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -60,6 +61,7 @@ class SessionRecord:
     final_state: SessionState = field(default_factory=SessionState)
     banner: str = ""
     extensions: frozenset[str] = frozenset()
+    transcript: tuple[Entry, ...] = ()
 
 
 def run_session(
@@ -101,6 +103,7 @@ def run_session(
                 data = choose(session.state) or _ending(session.state)
             checker.exchange(data)
             record.extensions |= session.state.extensions
+        record.transcript = tuple(connection.transcript.entries)
     record.final_state = session.state
     return record
 

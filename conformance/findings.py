@@ -35,6 +35,9 @@ class Finding:
         failed: it failed its property (it was at or above the failing level).
         waived: the waiver that kept it from failing the run, if any.
         reproduced: "deterministic" or "flaky" once it was re-run, else "".
+        rerun: the transcript of that re-run when it was flaky.
+        liveness: after a failing finding, whether the target still passed a
+            short sanity session ("alive") or what went wrong instead.
     """
 
     verdict: Verdict
@@ -48,6 +51,8 @@ class Finding:
     failed: bool = False
     waived: str = ""
     reproduced: str = ""
+    rerun: tuple[Entry, ...] = ()
+    liveness: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -75,6 +80,13 @@ class Finding:
         noun = "command" if count == 1 else "commands"
         lines.append(f"  transcript ({count} {noun}):")
         lines.extend(f"    {line}" for line in format_entries(list(self.transcript)))
+        if self.reproduced:
+            lines.append(f"  re-run: {self.reproduced}")
+        if self.rerun:
+            lines.append("  transcript of the re-run:")
+            lines.extend(f"    {line}" for line in format_entries(list(self.rerun)))
+        if self.liveness:
+            lines.append(f"  target after the finding: {self.liveness}")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +105,10 @@ class Finding:
             "failed": self.failed,
             "waived": self.waived,
             "reproduced": self.reproduced,
+            "rerun": [
+                [entry.direction, entry.data.decode("latin-1")] for entry in self.rerun
+            ],
+            "liveness": self.liveness,
         }
 
     @classmethod
@@ -113,6 +129,11 @@ class Finding:
             failed=bool(data.get("failed", False)),
             waived=data.get("waived", ""),
             reproduced=data.get("reproduced", ""),
+            rerun=tuple(
+                Entry(direction, text.encode("latin-1"))
+                for direction, text in data.get("rerun", [])
+            ),
+            liveness=data.get("liveness", ""),
         )
 
 

@@ -35,6 +35,7 @@ class SuiteOptions:
         profile: names and addresses the sessions use.
         examples: Hypothesis examples per property.
         timeout: the --smtp-timeout value, in seconds.
+        reply_limit: the --smtp-reply-limit value, in seconds.
         settings_profile: "default" or "certification".
         report_dir: where the run writes its report, or None for the default.
         waivers: known deviations that do not fail the run.
@@ -46,6 +47,7 @@ class SuiteOptions:
     profile: Profile
     examples: int
     timeout: float
+    reply_limit: float = 120.0
     settings_profile: str = "default"
     report_dir: Path | None = None
     waivers: tuple[Waiver, ...] = ()
@@ -74,6 +76,13 @@ def add_options(parser: pytest.Parser) -> None:
         default="10",
         help="seconds the server may stay silent while connecting, before and "
         "within each reply, and before closing after 221 (default 10)",
+    )
+    group.addoption(
+        "--smtp-reply-limit",
+        metavar="SECONDS",
+        default="120",
+        help="seconds one whole reply may take even while bytes keep arriving "
+        "(default 120)",
     )
     group.addoption(
         "--mail-from",
@@ -127,7 +136,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
-def parse_target(value: str, timeout: float) -> Target:
+def parse_target(value: str, timeout: float, reply_limit: float = 120.0) -> Target:
     """Parse "host:port" or "[v6-address]:port" into a `Target`.
 
     Raises:
@@ -143,7 +152,7 @@ def parse_target(value: str, timeout: float) -> Target:
         raise pytest.UsageError(
             f"--target {value!r} is invalid: port {port} is outside 1-65535"
         )
-    return Target(host, port, timeout=timeout)
+    return Target(host, port, timeout=timeout, reply_time_limit=reply_limit)
 
 
 def _positive_number(option: str, value: str, kind: type[float] | type[int]) -> Any:
@@ -197,6 +206,9 @@ def read_options(config: pytest.Config) -> SuiteOptions:
     timeout = _positive_number(
         "--smtp-timeout", config.getoption("smtp_timeout"), float
     )
+    reply_limit = _positive_number(
+        "--smtp-reply-limit", config.getoption("smtp_reply_limit"), float
+    )
     settings_profile = config.getoption("smtp_profile")
     if settings_profile not in PROFILES:
         raise pytest.UsageError(
@@ -216,11 +228,12 @@ def read_options(config: pytest.Config) -> SuiteOptions:
     value = config.getoption("target")
     report_dir = config.getoption("report_dir")
     return SuiteOptions(
-        target=parse_target(value, timeout) if value else None,
+        target=parse_target(value, timeout, reply_limit) if value else None,
         strict=bool(config.getoption("smtp_strict") or config.getoption("strict")),
         profile=_profile(config),
         examples=examples,
         timeout=timeout,
+        reply_limit=reply_limit,
         settings_profile=settings_profile,
         report_dir=Path(report_dir) if report_dir else None,
         waivers=_waivers(config),

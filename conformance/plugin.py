@@ -27,6 +27,7 @@ from conformance.driver import Chooser, SessionRecord, run_session
 from conformance.embedded import EmbeddedServer
 from conformance.errors import ConformanceError, TargetUnreachable
 from conformance.findings import Finding, Violation
+from conformance.liveness import ALIVE, check_alive
 from conformance.options import SuiteOptions, add_options, read_options
 from conformance.replay import replay_inputs
 from conformance.report import RunReport, versions, write_report
@@ -40,6 +41,7 @@ _options_key = pytest.StashKey[SuiteOptions]()
 _summary_key = pytest.StashKey[Summary]()
 _started_key = pytest.StashKey[datetime]()
 _report_path_key = pytest.StashKey[Path]()
+_liveness_key = pytest.StashKey[dict[str, str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,8 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(summary, "smtp-summary")
     _register_settings(options)
     is_worker = hasattr(config, "workerinput")
+    config.stash[_liveness_key] = {}
     if options.target is not None and not is_worker:
         _check_reachable(options.target)
+        config.stash[_liveness_key]["before"] = check_alive(options.target)
 
 
 def _register_settings(options: SuiteOptions) -> None:
@@ -116,9 +120,18 @@ class SessionRunner:
     banner: str = ""
     extensions: set[str] = field(default_factory=set)
     used_waivers: set[str] = field(default_factory=set)
+    misbehaved: Violation | None = None
 
     def run(self, choose: Chooser, max_steps: int = 40) -> SessionRecord:
-        """Run one session; raise `Violation` on a failing finding."""
+        """Run one session; raise `Violation` on a failing finding.
+
+        Once the target misbehaved (a timeout, an oversized reply), later
+        sessions of this property raise the same finding without connecting:
+        shrinking against a hung server would cost one timeout per attempt
+        and could not make the transcript more informative.
+        """
+        if self.misbehaved is not None:
+            raise self.misbehaved
         fail_at = Verdict.SHOULD if self.strict else Verdict.MUST
         self.sessions += 1
         record = SessionRecord()
@@ -131,6 +144,10 @@ class SessionRunner:
                 waive=self.waiver_for,
                 record=record,
             )
+        except Violation as violation:
+            if violation.finding.verdict is Verdict.MISBEHAVED:
+                self.misbehaved = violation
+            raise
         finally:
             # Counted even when a violation, or Hypothesis stopping an
             # example, ends the session early.
@@ -166,7 +183,7 @@ def smtp_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         yield options.target
         return
     with EmbeddedServer() as server:
-        yield Target(server.host, server.port, timeout=options.timeout)
+        yield Target(server.host, server.port, options.timeout, options.reply_limit)
 
 
 @pytest.fixture
@@ -212,12 +229,19 @@ def pytest_runtest_makereport(
 
 
 def _rerun(target: Target, finding: Finding) -> Finding:
-    """Re-send a failing finding's inputs and note whether it came back."""
+    """Re-send a failing finding's inputs and note whether it came back.
+
+    A finding that does not come back is reported as flaky, with the
+    transcript of both sessions; it is never dropped. A short sanity session
+    afterwards tells whether the target is still alive.
+    """
     inputs = tuple(entry.data for entry in finding.transcript if entry.direction == "C")
     result = replay_inputs(target, inputs, finding.verdict.label, finding.section)
-    return replace(
-        finding, reproduced="deterministic" if result.reproduced else "flaky"
-    )
+    if result.reproduced:
+        finding = replace(finding, reproduced="deterministic")
+    else:
+        finding = replace(finding, reproduced="flaky", rerun=result.transcript)
+    return replace(finding, liveness=check_alive(target))
 
 
 def _violations(error: BaseException) -> list[Violation]:
@@ -240,6 +264,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not summary.sessions:
         return
     options = config.stash[_options_key]
+    if options.target is not None:
+        config.stash[_liveness_key]["after"] = check_alive(options.target)
     unused = summary.unused_waivers(options.waivers)
     if unused and options.strict_waivers and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -279,6 +305,7 @@ def _manifest(
         "banner": summary.banner,
         "ehlo_keywords": sorted(summary.extensions),
         "policy_observations": summary.policy_observations(),
+        "liveness": config.stash[_liveness_key],
         "waivers": [w.describe() for w in options.waivers],
         "unused_waivers": unused,
         "started": config.stash[_started_key].isoformat(timespec="seconds"),
@@ -320,6 +347,9 @@ def pytest_terminal_summary(
     )
     for waiver in summary.unused_waivers(options.waivers):
         write(f"unused waiver: {waiver}")
+    for when, state in config.stash[_liveness_key].items():
+        if state != ALIVE:
+            write(f"target {when} the run: {state}")
     path = config.stash.get(_report_path_key, None)
     if path is not None:
         write(f"report: {path}")

@@ -141,10 +141,12 @@ class ReplayResult:
     Attributes:
         reproduced: the same verdict and clause came back.
         finding: the finding seen this time, or None if the session passed.
+        transcript: the session of this replay.
     """
 
     reproduced: bool
     finding: Finding | None
+    transcript: tuple[Entry, ...] = ()
 
 
 def replay_inputs(
@@ -163,14 +165,15 @@ def replay_inputs(
         return remaining.pop(0) if remaining else None
 
     try:
-        run_session(target, choose, max_steps=len(inputs) + 1, fail_at=fail_at)
+        record = run_session(target, choose, max_steps=len(inputs) + 1, fail_at=fail_at)
     except Violation as violation:
         seen = violation.finding
         same = seen.verdict.label == verdict and seen.section == section
-        return ReplayResult(same, seen)
-    except TargetError:
-        return ReplayResult(False, None)
-    return ReplayResult(False, None)
+        return ReplayResult(same, seen, seen.transcript)
+    except TargetError as error:
+        note = Entry("*", f"replay failed: {error}".encode("ascii", "replace"))
+        return ReplayResult(False, None, (note,))
+    return ReplayResult(False, None, record.transcript)
 
 
 def replay(target: Target, path: Path) -> ReplayResult:

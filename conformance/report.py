@@ -122,6 +122,7 @@ def render_html(report: RunReport) -> str:
                 "finding": finding,
                 "status": _status(finding),
                 "transcript": format_entries(list(finding.transcript)),
+                "rerun": format_entries(list(finding.rerun)),
             }
         )
     template = _environment().get_template("report.html")

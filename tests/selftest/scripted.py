@@ -13,7 +13,7 @@ Script = Callable[[socket.socket], None]
 
 
 class ScriptedServer:
-    """Serve `script` to each connection on 127.0.0.1 in a daemon thread."""
+    """Serve `script` to every connection on 127.0.0.1, each in a daemon thread."""
 
     def __init__(self, script: Script) -> None:
         self._script = script
@@ -40,8 +40,13 @@ class ScriptedServer:
                 continue
             except OSError:
                 return
-            with conn, contextlib.suppress(OSError):
-                self._script(conn)
+            # One thread per connection, so that a script that hangs does not
+            # keep the next connection waiting.
+            threading.Thread(target=self._play, args=(conn,), daemon=True).start()
+
+    def _play(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            self._script(conn)
 
 
 def replies(*chunks: bytes, hold: float = 0.0) -> Script:
