@@ -157,7 +157,7 @@ def expect(state: SessionState, data: bytes) -> Expectation:
     CRLF.CRLF) when the state awaits content.
     """
     if state.phase is Phase.CONTENT:
-        return _expect_content(state)
+        return _expect_content(state, data)
     if state.phase is Phase.GREETING:
         return expect_greeting()
     return expect_command(state, parse_command(data))
@@ -451,7 +451,11 @@ def _expect_data(state: SessionState) -> Expectation:
     )
 
 
-def _expect_content(state: SessionState) -> Expectation:
+#: RFC 5321 §4.5.3.1.6: a text line, CRLF included, may be this long.
+MAX_TEXT_LINE = 1000
+
+
+def _expect_content(state: SessionState, data: bytes = b"") -> Expectation:
     # Only CRLF.CRLF ends the content (§4.1.1.4); a server that rejects bare
     # CR or LF may answer at once and close, which 421 and 521 cover.
     description = "end of message content"
@@ -471,6 +475,20 @@ def _expect_content(state: SessionState) -> Expectation:
             "a failure code not listed for the end of data",
         ),
     ]
+    if any(len(line) + 2 > MAX_TEXT_LINE for line in data.split(b"\r\n")):
+        # A server may reject lines beyond the limit, for example with
+        # "500 Line too long" (§4.5.3.1.9).
+        outcomes.insert(
+            0,
+            _outcome(
+                [500],
+                Level.MAY,
+                "RFC 5321 §4.5.3.1.6, §4.5.3.1.9",
+                Effect.END_MESSAGE,
+                reason="a content line exceeds the 1000 octets every server "
+                "must accept",
+            ),
+        )
     outcomes.append(
         _outcome(
             [521],

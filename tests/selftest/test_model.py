@@ -649,3 +649,13 @@ def test_model_module_imports_no_io(module: str) -> None:
         if name.split(".")[0] in FORBIDDEN_IMPORTS
     ]
     assert forbidden == []
+
+
+def test_content_line_over_limit_may_get_500() -> None:
+    """Lines beyond 1000 octets may be rejected as too long (§4.5.3.1.6)."""
+    state = SessionState(phase=Phase.CONTENT, identified="EHLO", recipients=1)
+    long_content = b"Subject: x\r\n\r\n" + b"y" * 1200 + b"\r\n.\r\n"
+    short_content = b"Subject: x\r\n\r\nshort\r\n.\r\n"
+
+    assert expect(state, long_content).judge(500).verdict is Verdict.CONFORMS
+    assert expect(state, short_content).judge(500).verdict is Verdict.SHOULD
