@@ -103,6 +103,13 @@ def shuts_down_midway(conn: socket.socket) -> None:
         conn.sendall(b"421 hostile.test shutting down\r\n")
 
 
+def tls_only(conn: socket.socket) -> None:
+    # An implicit-TLS port (465 style): waits for a TLS ClientHello, and
+    # answers plain text with a TLS "protocol version" alert, then closes.
+    conn.recv(1024)
+    conn.sendall(b"\x15\x03\x01\x00\x02\x02\x46")
+
+
 def terminal_escapes(conn: socket.socket) -> None:
     conn.sendall(b"220 \x1b[2J\x1b[31mred <script>alert(1)</script>\r\n")
     reader = conn.makefile("rb")
@@ -124,6 +131,7 @@ CASES: dict[str, tuple[Script, str]] = {
     "resets-after-greeting": (resets_after_greeting, "MUST violation"),
     "shuts-down-midway": (shuts_down_midway, "passed"),
     "terminal-escapes": (terminal_escapes, "malformed reply"),
+    "tls-only-port": (tls_only, "target misbehaved: no reply"),
 }
 
 
