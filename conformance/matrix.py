@@ -128,7 +128,11 @@ def render_markdown(matrix: Matrix) -> str:
         cells = []
         for index in range(len(matrix.columns)):
             cell = matrix.cell(row, index)
-            cells.append(f"[{cell.verdict}]({cell.link})" if cell else "")
+            if cell is None:
+                cells.append("")
+                continue
+            waived = " (waived)" if cell.status == "waived" else ""
+            cells.append(f"[{cell.verdict}{waived}]({cell.link})")
         texts = [_markdown_text(part) for part in row]
         lines.append("| " + " | ".join([*texts, *cells]) + " |")
     return "\n".join(lines) + "\n"
