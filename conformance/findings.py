@@ -69,7 +69,9 @@ class Finding:
 
     def format(self) -> str:
         """Return the finding as the text shown in the terminal."""
-        lines = [f"{self.verdict.label}: {self.reason}", f"  clause: {self.section}"]
+        lines = [f"{self.verdict.label}: {self.reason}"]
+        if self.section:
+            lines.append(f"  clause: {self.section}")
         if self.command:
             lines.append(f"  command: {self.command}")
         if self.expected:

@@ -6,6 +6,7 @@ Every value is checked before any test runs; a bad one raises
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--target",
         metavar="HOST:PORT",
-        help="SMTP server to check; without it the suite starts an embedded "
-        "aiosmtpd server on a free 127.0.0.1 port",
+        help="SMTP server to check, as HOST:PORT or [IPV6-ADDRESS]:PORT; without "
+        "it the suite starts an embedded aiosmtpd server on a free 127.0.0.1 port",
     )
     # pytest 9 owns --strict (its own strict mode); the suite reads that flag as
     # well, so "pytest --strict" also fails on SHOULD deviations.
@@ -142,8 +143,11 @@ def parse_target(value: str, timeout: float, reply_limit: float = 120.0) -> Targ
     Raises:
         pytest.UsageError: the value is not of that form.
     """
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^:\s\[\]]+):(\d+)", value)
-    hint = "expected HOST:PORT, for example --target 127.0.0.1:2525"
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:([0-9]+)|([^:\s\[\]]+):([0-9]+)", value)
+    hint = (
+        "expected HOST:PORT, for example --target 127.0.0.1:2525, or "
+        "[ADDRESS]:PORT for IPv6, for example --target [::1]:2525"
+    )
     if match is None:
         raise pytest.UsageError(f"--target {value!r} is invalid: {hint}")
     host = match.group(1) or match.group(3)
@@ -160,8 +164,10 @@ def _positive_number(option: str, value: str, kind: type[float] | type[int]) -> 
         number = kind(value)
     except ValueError:
         number = 0
-    if number <= 0:
-        unit = "a whole number" if kind is int else "a number of seconds"
+    # NaN and infinity parse as floats too, and a timeout under 10 ms is a typo.
+    too_small = number <= 0 or (kind is float and number < 0.01)
+    if not math.isfinite(number) or too_small:
+        unit = "a whole number" if kind is int else "a number of seconds, 0.01 or more,"
         raise pytest.UsageError(
             f"{option} {value!r} is invalid: expected {unit} greater than 0"
         )
@@ -174,7 +180,9 @@ def _profile(config: pytest.Config) -> Profile:
     helo_name = config.getoption("helo_name")
     addresses = [("--mail-from", mail_from)] + [("--rcpt", r) for r in recipients]
     for option, address in addresses:
-        if not is_mailbox(address):
+        # <Postmaster> without a domain is a legal forward-path (§4.1.1.3).
+        postmaster = option == "--rcpt" and address.lower() == "postmaster"
+        if not is_mailbox(address) and not postmaster:
             raise pytest.UsageError(
                 f"{option} {address!r} is invalid: expected a mailbox such as "
                 "user@example.test, without angle brackets"
@@ -226,6 +234,11 @@ def read_options(config: pytest.Config) -> SuiteOptions:
         int,
     )
     value = config.getoption("target")
+    if value is not None and not value.strip():
+        raise pytest.UsageError(
+            "--target is empty: give HOST:PORT, or leave the option out to "
+            "check the embedded server"
+        )
     report_dir = config.getoption("report_dir")
     return SuiteOptions(
         target=parse_target(value, timeout, reply_limit) if value else None,

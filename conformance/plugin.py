@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.errors import Flaky
 
 from conformance.driver import Chooser, SessionRecord, run_session
 from conformance.embedded import EmbeddedServer
@@ -36,6 +37,9 @@ from conformance.runner import Connection, Target
 from conformance.summary import Summary, attach, shortest_per_key
 from conformance.waivers import Waiver
 from strategies.commands import Profile
+
+#: Seconds to wait for a reply once the target has hung in this property.
+HUNG_TIMEOUT = 0.25
 
 _options_key = pytest.StashKey[SuiteOptions]()
 _summary_key = pytest.StashKey[Summary]()
@@ -120,24 +124,29 @@ class SessionRunner:
     banner: str = ""
     extensions: set[str] = field(default_factory=set)
     used_waivers: set[str] = field(default_factory=set)
-    misbehaved: Violation | None = None
+    misbehaved: bool = False
 
     def run(self, choose: Chooser, max_steps: int = 40) -> SessionRecord:
         """Run one session; raise `Violation` on a failing finding.
 
         Once the target misbehaved (a timeout, an oversized reply), later
-        sessions of this property raise the same finding without connecting:
-        shrinking against a hung server would cost one timeout per attempt
-        and could not make the transcript more informative.
+        sessions of this property wait at most `HUNG_TIMEOUT` seconds for a
+        reply: shrinking against a hung server would otherwise cost a full
+        timeout per attempt.
         """
-        if self.misbehaved is not None:
-            raise self.misbehaved
+        target = self.target
+        if self.misbehaved:
+            target = replace(
+                target,
+                timeout=min(target.timeout, HUNG_TIMEOUT),
+                reply_time_limit=min(target.reply_time_limit, 4 * HUNG_TIMEOUT),
+            )
         fail_at = Verdict.SHOULD if self.strict else Verdict.MUST
         self.sessions += 1
         record = SessionRecord()
         try:
             run_session(
-                self.target,
+                target,
                 choose,
                 max_steps=max_steps,
                 fail_at=fail_at,
@@ -146,8 +155,22 @@ class SessionRunner:
             )
         except Violation as violation:
             if violation.finding.verdict is Verdict.MISBEHAVED:
-                self.misbehaved = violation
+                self.misbehaved = True
             raise
+        except TargetUnreachable as error:
+            # The target accepted connections when the run began, so this is
+            # a crash or a refusal mid-run: a finding, not a usage error.
+            finding = Finding(
+                verdict=Verdict.MISBEHAVED,
+                section="",
+                reason=f"the target stopped accepting connections after "
+                f"{self.sessions - 1} sessions of this property: {error}",
+                command="",
+                expected=(),
+                actual="connection refused",
+                failed=True,
+            )
+            raise Violation(finding) from None
         finally:
             # Counted even when a violation, or Hypothesis stopping an
             # example, ends the session early.
@@ -217,10 +240,10 @@ def pytest_runtest_makereport(
     if report.when == "call":
         failing = []
         if call.excinfo is not None:
-            failing = [
-                _rerun(runner.target, v.finding)
-                for v in _violations(call.excinfo.value)
-            ]
+            error = call.excinfo.value
+            failing = [_rerun(runner.target, v.finding) for v in _violations(error)]
+            if not failing and isinstance(error, Flaky):
+                report.longrepr = _flaky_message(error)
         if failing:
             report.longrepr = "\n\n".join(finding.format() for finding in failing)
         kept = failing + shortest_per_key(runner.findings)
@@ -242,6 +265,16 @@ def _rerun(target: Target, finding: Finding) -> Finding:
     else:
         finding = replace(finding, reproduced="flaky", rerun=result.transcript)
     return replace(finding, liveness=check_alive(target))
+
+
+def _flaky_message(error: Flaky) -> str:
+    return (
+        "target misbehaved: the target answered the same commands differently "
+        "when Hypothesis ran the session again, so no single transcript shows "
+        "a failure. Its replies depend on more than the commands sent (timing, "
+        "load, randomness, state kept between connections).\n"
+        f"  Hypothesis reported: {type(error).__name__}"
+    )
 
 
 def _violations(error: BaseException) -> list[Violation]:

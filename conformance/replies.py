@@ -93,12 +93,15 @@ class ReplyParser:
     Args:
         max_line: longest reply line accepted before the parser gives up.
         max_lines: most lines one reply may have.
+        max_bytes: most octets one reply may have, all lines together.
     """
 
     max_line: int = 64 * 1024
     max_lines: int = 1000
+    max_bytes: int = 1024 * 1024
     _buffer: bytearray = field(default_factory=bytearray)
     _lines: list[bytes] = field(default_factory=list)
+    _size: int = 0
 
     def feed(self, data: bytes) -> None:
         """Add bytes received from the server."""
@@ -127,13 +130,24 @@ class ReplyParser:
                 return None
             line = bytes(self._buffer[: end + 1])
             del self._buffer[: end + 1]
+            if self._lines and line[:3] != self._lines[0][:3] and line[:3].isdigit():
+                # Report a code change at once rather than when the reply ends,
+                # which an endless reply never does.
+                self._lines.append(line)
+                lines, self._lines, self._size = self._lines, [], 0
+                return _build_reply(lines)
             self._lines.append(line)
+            self._size += len(line)
             if len(self._lines) > self.max_lines:
                 raise ReplyTooLarge(
                     f"a reply exceeded {self.max_lines} lines without a final line"
                 )
+            if self._size > self.max_bytes:
+                raise ReplyTooLarge(
+                    f"a reply exceeded {self.max_bytes} octets without a final line"
+                )
             if _is_final(line):
-                lines, self._lines = self._lines, []
+                lines, self._lines, self._size = self._lines, [], 0
                 return _build_reply(lines)
 
     def has_unread_bytes(self) -> bool:
@@ -154,6 +168,12 @@ def _build_reply(lines: list[bytes]) -> Reply:
     code: int | None = None
 
     for number, line in enumerate(lines, start=1):
+        if _LINE_RE.match(line) is None:
+            raise MalformedReply(
+                f"reply line {number} does not start with a three-digit code "
+                "(RFC 5321 §4.2)",
+                raw,
+            )
         if not line.endswith(b"\r\n"):
             raise MalformedReply(
                 f"reply line {number} ends in a bare LF instead of CRLF "
@@ -162,12 +182,7 @@ def _build_reply(lines: list[bytes]) -> Reply:
             )
         content = line[:-2]
         match = _LINE_RE.fullmatch(content)
-        if match is None:
-            raise MalformedReply(
-                f"reply line {number} does not start with a three-digit code "
-                "(RFC 5321 §4.2)",
-                raw,
-            )
+        assert match is not None  # the pattern matches any line with a code
         line_code = int(match.group(1))
         separator, text = match.group(2), match.group(3)
         if separator == b"" and text:

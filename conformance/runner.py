@@ -95,11 +95,15 @@ class Connection:
             sock = socket.create_connection(
                 (target.host, target.port), timeout=target.timeout
             )
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except socket.gaierror as error:
+            raise TargetUnreachable(
+                f"cannot resolve the host name {target.host!r}: {error.strerror}"
+            ) from error
         except OSError as error:
             raise TargetUnreachable(
                 f"cannot connect to {target.address}: {error.strerror or error}"
             ) from error
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         logger.info("connected to %s", target.address)
         return cls(target, sock)
 

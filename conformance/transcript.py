@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 #: Longest line, after escaping, shown in a formatted transcript.
 MAX_SHOWN_LINE = 200
+#: Most server octets kept in one transcript entry; the rest is dropped.
+MAX_KEPT = 256 * 1024
 #: Most lines shown for one direction change (e.g. one long multi-line reply).
 MAX_SHOWN_LINES = 30
 
@@ -33,10 +35,16 @@ class Transcript:
         self.entries.append(Entry("C", data))
 
     def server(self, data: bytes) -> None:
+        # Consecutive server bytes form one entry. Chunks are joined only when
+        # the entry is short, and an entry stops growing at MAX_KEPT octets,
+        # so a flood from the server costs neither quadratic time nor memory.
         if self.entries and self.entries[-1].direction == "S":
-            self.entries[-1] = Entry("S", self.entries[-1].data + data)
+            kept = self.entries[-1].data
+            if len(kept) >= MAX_KEPT:
+                return
+            self.entries[-1] = Entry("S", kept + data[: MAX_KEPT - len(kept)])
         else:
-            self.entries.append(Entry("S", data))
+            self.entries.append(Entry("S", data[:MAX_KEPT]))
 
     def note(self, text: str) -> None:
         """Record an event that is not bytes, such as a close or a timeout."""

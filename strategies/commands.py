@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from hypothesis import strategies as st
 
@@ -177,24 +177,57 @@ def build(builder: Builder, profile: Profile, variant: int, spelling: int) -> by
     return respell(line, SPELLINGS[spelling % len(SPELLINGS)]) + CRLF
 
 
-@st.composite
-def message_contents(draw: st.DrawFn) -> bytes:
-    """Draw a small message, dot-stuffed, ending in CRLF.CRLF.
+class Step(NamedTuple):
+    """The integers one session step draws, whatever the state."""
+
+    stop: int
+    roll: int
+    pick: int
+    variant: int
+    spelling: int
+
+
+def steps() -> st.SearchStrategy[Step]:
+    """Draw one step: five integers that each shrink toward 0.
+
+    Commands and message content are both built from a step, so a session
+    draws the same shape of data in every state. A server that answers the
+    same commands differently from one run to the next (legal 421s, say) then
+    changes what the steps mean, not what Hypothesis is asked to draw.
+    """
+    return st.builds(
+        Step,
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.integers(0, 63),
+        st.integers(0, 15),
+        st.integers(0, 2),
+    )
+
+
+PLAIN_LINES = (b"Hello.", b"", b".leading dot", b"..two dots", b"QUIT", b"x" * 998)
+
+
+def _chosen_lines(step: Step, options: Sequence[bytes]) -> list[bytes]:
+    count = step.roll % 4
+    return [options[(step.pick + index * 5) % len(options)] for index in range(count)]
+
+
+def plain_content(step: Step) -> bytes:
+    """Build a small message, dot-stuffed, ending in CRLF.CRLF.
 
     Lines that start with "." get the extra dot of RFC 5321 §4.5.2, so the
-    content is always a correct DATA body. Shrinks to a one-line message.
+    content is always a correct DATA body. A step of zeros gives a message
+    with a subject and no body.
     """
-    body_lines = draw(
-        st.lists(
-            st.sampled_from(
-                ["Hello.", "", ".leading dot", "..two dots", "QUIT", "x" * 998]
-            ),
-            max_size=5,
-        )
-    )
-    lines = ["Subject: conformance test", "", *body_lines]
-    stuffed = [("." + line) if line.startswith(".") else line for line in lines]
-    return ("\r\n".join(stuffed) + "\r\n.\r\n").encode("ascii")
+    lines = [b"Subject: conformance test", b"", *_chosen_lines(step, PLAIN_LINES)]
+    stuffed = [(b"." + line) if line.startswith(b".") else line for line in lines]
+    return b"\r\n".join(stuffed) + b"\r\n.\r\n"
+
+
+def message_contents() -> st.SearchStrategy[bytes]:
+    """Draw plain message content; see `plain_content`."""
+    return steps().map(plain_content)
 
 
 #: Sequences that look like the end of data but are not: only CRLF.CRLF ends
@@ -230,19 +263,23 @@ AWKWARD_LINES = (
 )
 
 
-@st.composite
-def awkward_contents(draw: st.DrawFn) -> bytes:
-    """Draw message content that tests where the server thinks it ends.
+def awkward_content(step: Step) -> bytes:
+    """Build message content that tests where the server thinks it ends.
 
     The content has awkward but legal lines, then one false ending followed by
-    commands, then the real CRLF.CRLF. Shrinks toward one false ending and a
-    single NOOP.
+    commands, then the real CRLF.CRLF. A step of zeros gives "<LF>.<LF>"
+    followed by a single NOOP.
     """
-    lines = draw(st.lists(st.sampled_from(AWKWARD_LINES), max_size=3))
-    ending = draw(st.sampled_from(FALSE_ENDINGS))
-    smuggled = draw(st.sampled_from(SMUGGLED))
+    lines = _chosen_lines(step, AWKWARD_LINES)
+    ending = _pick(FALSE_ENDINGS, step.variant)
+    smuggled = _pick(SMUGGLED, step.spelling)
     head = b"\r\n".join([b"Subject: where does this end?", b"", *lines, b"text"])
     return head + ending + smuggled + b"\r\n.\r\n"
+
+
+def awkward_contents() -> st.SearchStrategy[bytes]:
+    """Draw content with a false ending; see `awkward_content`."""
+    return steps().map(awkward_content)
 
 
 def has_bare_line_end(data: bytes) -> bool:

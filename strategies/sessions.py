@@ -28,8 +28,10 @@ from strategies.commands import (
     helo,
     mail,
     message_contents,
+    plain_content,
     quit_,
     rcpt,
+    steps,
 )
 
 #: A session ends with QUIT once the server has sent this many error replies.
@@ -103,25 +105,22 @@ def next_inputs(
 
     None comes only when `may_stop` is true.
 
-    Message content is always drawn when the server awaits it, since anything
-    sent then is content. Otherwise the step draws five integers, the same in
-    every state: stop, kind, pick, variant and spelling (see
-    strategies.commands). Because a step is one draw of fixed shape, Hypothesis
+    Every step draws the same five integers (`strategies.commands.Step`):
+    stop, kind, pick, variant and spelling. When the server awaits message
+    content they build the content, since anything sent then is content. Because a step is one draw of fixed shape, Hypothesis
     can delete a whole step while shrinking without changing how the steps
     after it are read, and a stop roll of 0 ends the segment, so shrinking
     also cuts the tail.
     """
+    step = draw(steps())
     if state.phase is Phase.CONTENT:
-        return draw(message_contents())
-    stop = draw(st.integers(0, 99))
-    roll = draw(st.integers(0, 99))
-    pick = draw(st.integers(0, 63))
-    variant = draw(st.integers(0, 15))
-    spelling = draw(st.integers(0, 2))
-    if may_stop and stop < mix.stop:
+        return plain_content(step)
+    if may_stop and step.stop < mix.stop:
         return None
-    builders = _builders_for(roll, state, mix)
-    return build(builders[pick % len(builders)], profile, variant, spelling)
+    builders = _builders_for(step.roll, state, mix)
+    return build(
+        builders[step.pick % len(builders)], profile, step.variant, step.spelling
+    )
 
 
 def _builders_for(roll: int, state: SessionState, mix: Mix) -> list[Builder]:

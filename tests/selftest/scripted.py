@@ -27,9 +27,13 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.stop_listening()
+        self._thread.join(timeout=5)
+
+    def stop_listening(self) -> None:
+        """Close the listening socket, so new connections are refused."""
         self._stopped.set()
         self._listener.close()
-        self._thread.join(timeout=5)
 
     def _serve(self) -> None:
         self._listener.settimeout(0.1)

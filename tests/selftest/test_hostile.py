@@ -117,6 +117,27 @@ def terminal_escapes(conn: socket.socket) -> None:
         conn.sendall(b"999 \x1b]0;title\x07 odd code\r\n")
 
 
+class CrashAfter:
+    """Serve `limit` connections with `script`, then refuse every connection."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.served = 0
+        self.server: ScriptedServer | None = None
+
+    def __call__(self, conn: socket.socket) -> None:
+        self.served += 1
+        if self.served >= self.limit and self.server is not None:
+            self.server.stop_listening()
+        conn.sendall(GREETING)
+        reader = conn.makefile("rb")
+        while line := reader.readline():
+            code = b"221 bye" if line.upper().startswith(b"QUIT") else b"250 ok"
+            conn.sendall(code + b"\r\n")
+            if code.startswith(b"221"):
+                return
+
+
 CASES: dict[str, tuple[Script, str]] = {
     "never-greets": (never_greets, "target misbehaved: no reply"),
     "greets-then-silent": (greets_then_silent, "target misbehaved: no reply"),
@@ -132,6 +153,7 @@ CASES: dict[str, tuple[Script, str]] = {
     "shuts-down-midway": (shuts_down_midway, "passed"),
     "terminal-escapes": (terminal_escapes, "malformed reply"),
     "tls-only-port": (tls_only, "target misbehaved: no reply"),
+    "crashes-after-5-connections": (CrashAfter(5), "target misbehaved"),
 }
 
 
@@ -144,6 +166,8 @@ def test_hostile_server_gives_verdict(
     pytester.makepyfile(test_sessions=PROPERTIES.read_text())
     start = time.monotonic()
     with ScriptedServer(script) as server:
+        if isinstance(script, CrashAfter):
+            script.server = server
         result = pytester.runpytest_subprocess(
             "--target",
             f"127.0.0.1:{server.port}",

@@ -41,6 +41,11 @@ def _closed_port() -> int:
         (["--mail-from", "<a@b.test>"], "without angle brackets"),
         (["--rcpt", "nobody"], "--rcpt 'nobody' is invalid"),
         (["--helo-name", "bad name"], "--helo-name 'bad name' is invalid"),
+        (["--smtp-timeout", "nan"], "--smtp-timeout 'nan' is invalid"),
+        (["--smtp-timeout", "inf"], "--smtp-timeout 'inf' is invalid"),
+        (["--target", ""], "--target is empty"),
+        (["--target", "127.0.0.1:\u0662\u0665"], "expected HOST:PORT"),
+        (["--target", "::1:2525"], "[ADDRESS]:PORT for IPv6"),
     ],
     ids=[
         "target-without-port",
@@ -52,6 +57,11 @@ def _closed_port() -> int:
         "mail-from-in-brackets",
         "rcpt-without-domain",
         "helo-name-with-space",
+        "timeout-nan",
+        "timeout-infinite",
+        "target-empty",
+        "port-in-arabic-digits",
+        "ipv6-without-brackets",
     ],
 )
 def test_bad_option_is_usage_error(
@@ -62,6 +72,29 @@ def test_bad_option_is_usage_error(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_unresolvable_host_is_usage_error(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_subprocess("--target", "nosuchhost.invalid:25")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "cannot resolve the host name 'nosuchhost.invalid'" in result.stderr.str()
+
+
+def test_postmaster_is_a_valid_rcpt(suite: pytest.Pytester) -> None:
+    with ReferenceServer() as server:
+        result = suite.runpytest_subprocess(
+            "--target",
+            f"127.0.0.1:{server.port}",
+            "--rcpt",
+            "Postmaster",
+            "--smtp-examples",
+            "5",
+            "-k",
+            "complete_transactions",
+        )
+
+    result.assert_outcomes(passed=1)
 
 
 def test_unreachable_target_is_usage_error(suite: pytest.Pytester) -> None:

@@ -125,6 +125,33 @@ def test_endless_multiline_reply_is_bounded() -> None:
     assert "lines without a final line" in violation.finding.reason
 
 
+def test_code_change_in_endless_reply_is_found_at_once() -> None:
+    def flood(conn: socket.socket) -> None:
+        conn.sendall(b"220-first\r\n250-second\r\n")
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            conn.sendall(b"250-more\r\n" * 100)
+
+    with ScriptedServer(flood) as server:
+        violation = _violation(server, [])
+
+    assert violation.finding.verdict is Verdict.MUST
+    assert "has code 250, but the reply began with 220" in violation.finding.reason
+
+
+def test_reply_of_many_long_lines_is_bounded() -> None:
+    def flood(conn: socket.socket) -> None:
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            conn.sendall(b"220-" + b"x" * 60000 + b"\r\n")
+
+    with ScriptedServer(flood) as server:
+        violation = _violation(server, [])
+
+    assert violation.finding.verdict is Verdict.MISBEHAVED
+    assert "octets without a final line" in violation.finding.reason
+
+
 def test_control_characters_are_escaped_in_findings() -> None:
     script = replies(GREETING, b"250 \x1b[31mred<script>\r\n")
     with ScriptedServer(script) as server:
