@@ -439,7 +439,8 @@ def _expect_data(state: SessionState) -> Expectation:
                     "RFC 2920 §3.2" if pipelining else "RFC 5321 §3.3",
                     Effect.START_DATA,
                     Verdict.SHOULD if pipelining else Verdict.POLICY,
-                    "354 to DATA although no recipient was accepted since the last MAIL",
+                    "354 to DATA although no recipient was accepted since the "
+                    "last MAIL",
                 ),
                 AUTH_REQUIRED,
             ],
@@ -507,7 +508,8 @@ def _expect_content(state: SessionState, data: bytes = b"") -> Expectation:
             "RFC 2920 §3.2" if pipelining else "RFC 5321 §4.1.1.4",
             Effect.END_MESSAGE,
             Verdict.MUST if pipelining else Verdict.SHOULD,
-            "a message was accepted although no recipient was accepted since the last MAIL",
+            "a message was accepted although no recipient was accepted since "
+            "the last MAIL",
         )
     else:
         accepted = _outcome([250], Level.MUST, "RFC 5321 §4.1.1.4", Effect.END_MESSAGE)

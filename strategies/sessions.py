@@ -107,9 +107,10 @@ def next_inputs(
 
     Every step draws the same five integers (`strategies.commands.Step`):
     stop, kind, pick, variant and spelling. When the server awaits message
-    content they build the content, since anything sent then is content. Because a step is one draw of fixed shape, Hypothesis
-    can delete a whole step while shrinking without changing how the steps
-    after it are read, and a stop roll of 0 ends the segment, so shrinking
+    content they build the content, since anything sent then is content.
+    Because a step is one draw of fixed shape, Hypothesis can delete a whole
+    step while shrinking without changing how the steps after it are read,
+    and a stop roll of 0 ends the segment, so shrinking
     also cuts the tail.
     """
     step = draw(steps())
