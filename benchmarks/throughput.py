@@ -1,7 +1,8 @@
 """Compare the suite's throughput with what a raw-socket client gets from a server.
 
 Usage: python benchmarks/throughput.py [--target HOST:PORT] [--runs R]
-       [--examples N] [--seed S] [--workers W]
+       [--examples N] [--seed S] [--workers W] [--timeout SECONDS]
+       [--pycache-prefix DIR]
 
 Without --target this starts the reference server (python -m
 conformance.reference) in its own process on 127.0.0.1, so that it does not
@@ -17,15 +18,16 @@ share a GIL with the client being measured. Each round then measures:
    again with --smtp-examples 1 to estimate the start-up cost.
 
 The suite runs with --hypothesis-seed S and the recording with the same seed,
-so both draw the same sessions against a deterministic server: the script
-checks this by comparing session and command counts. The table at the end
-shows the median of each figure over the rounds.
+so both draw the same sessions against a deterministic server. The script
+checks this by comparing the suite's own counts with the recording's. The
+table at the end shows the median of each figure over the rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import inspect
 import multiprocessing
 import os
@@ -37,8 +39,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -47,6 +50,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance.driver import QUIT, Chooser, run_session
+from conformance.errors import ConformanceError
 from conformance.findings import Violation
 from conformance.model import Phase, SessionState
 from conformance.plugin import SessionRunner
@@ -72,21 +76,26 @@ MAX_REPLY = 64 * 1024
 
 SUMMARY_LINE = re.compile(r"^target \S+: (\d+) sessions, (\d+) commands sent$", re.M)
 
-#: One recorded session: every input sent after the greeting, in order.
-Session = list[bytes]
+#: Every input one session sent after the greeting, in order.
+RecordedSession = list[bytes]
 
 
 class BenchmarkError(Exception):
-    """A measurement could not be made; the message says which and why."""
+    """A measurement failed; the message names the step and the cause."""
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One timed run: how many sessions and commands in how many seconds."""
+    """One timed run: how many sessions and commands in how many seconds.
+
+    `server_cpu_seconds` is the CPU time the server process used meanwhile,
+    when the benchmark started the server and can read it.
+    """
 
     sessions: int
     commands: int
     seconds: float
+    server_cpu_seconds: float | None = None
 
     @property
     def sessions_per_second(self) -> float:
@@ -106,15 +115,15 @@ class RecordingChooser:
     The driver stops asking its chooser after `max_steps` inputs and sends the
     ending itself, which the chooser would not see. So this wrapper applies the
     suite's step limit and the driver's ending (end the message content, then
-    QUIT) itself, and is run with a higher limit: every byte sent then passes
-    through it, and the inner chooser is called exactly as often as under the
-    suite, so Hypothesis draws the same data.
+    QUIT) itself, and the driver runs it with a higher limit. Every byte sent
+    then passes through the wrapper. The inner chooser is called exactly as
+    often as under the suite, so Hypothesis draws the same data.
     """
 
     def __init__(self, inner: Chooser, max_steps: int) -> None:
         self.inner = inner
         self.max_steps = max_steps
-        self.inputs: Session = []
+        self.inputs: RecordedSession = []
 
     def __call__(self, state: SessionState) -> bytes:
         data = None
@@ -139,7 +148,7 @@ class Recording:
         measurement: the counts of all sessions and commands sent, and the time.
     """
 
-    sessions: list[Session]
+    sessions: list[RecordedSession]
     stopped_commands: int
     measurement: Measurement
 
@@ -151,8 +160,8 @@ def record_sessions(target: Target, examples: int, seed_value: int) -> Recording
         BenchmarkError: the target failed a property, so the suite would spend
             its time shrinking and the figures would not be comparable.
     """
-    sessions: list[Session] = []
-    stopped: list[Session] = []
+    sessions: list[RecordedSession] = []
+    stopped: list[RecordedSession] = []
     start = time.perf_counter()
     for name, plan in PLANS.items():
         try:
@@ -175,8 +184,8 @@ def _run_plan(
     plan: Plan,
     examples: int,
     seed_value: int,
-    sessions: list[Session],
-    stopped: list[Session],
+    sessions: list[RecordedSession],
+    stopped: list[RecordedSession],
 ) -> None:
     profile = Profile()
 
@@ -214,11 +223,14 @@ def _run_plan(
 # The raw-socket client
 
 
-def replay(sessions: list[Session], host: str, port: int, timeout: float) -> int:
+def replay(
+    sessions: list[RecordedSession], host: str, port: int, timeout: float
+) -> int:
     """Send each session lock-step on its own connection; return commands sent.
 
     Raises:
-        BenchmarkError: a reply was late, oversized, or the replay ran too long.
+        BenchmarkError: a reply timed out or was oversized, or the replay ran
+            over its time limit.
         OSError: the connection failed.
     """
     deadline = time.monotonic() + REPLAY_TIME_LIMIT
@@ -230,7 +242,9 @@ def replay(sessions: list[Session], host: str, port: int, timeout: float) -> int
     return commands
 
 
-def _replay_session(inputs: Session, host: str, port: int, timeout: float) -> int:
+def _replay_session(
+    inputs: RecordedSession, host: str, port: int, timeout: float
+) -> int:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         # The suite's runner sets TCP_NODELAY too, so both send each command in
         # its own segment at once.
@@ -290,15 +304,15 @@ def _receive(sock: socket.socket) -> bytes:
         return sock.recv(65536)
     except TimeoutError:
         raise BenchmarkError(
-            f"no reply within {sock.gettimeout():g} s (raise --timeout if the "
-            "server is just slow)"
+            f"timed out after {sock.gettimeout():g} s waiting for a reply (raise "
+            "--timeout if the server is only slow)"
         ) from None
     except ConnectionResetError:
         return b""
 
 
 def measure_raw(
-    sessions: list[Session], host: str, port: int, workers: int, timeout: float
+    sessions: list[RecordedSession], host: str, port: int, workers: int, timeout: float
 ) -> Measurement:
     """Replay the sessions split over `workers` processes started together.
 
@@ -337,7 +351,7 @@ def measure_raw(
 
 
 def _raw_worker(
-    sessions: list[Session],
+    sessions: list[RecordedSession],
     host: str,
     port: int,
     timeout: float,
@@ -351,7 +365,9 @@ def _raw_worker(
         start = time.clock_gettime(time.CLOCK_MONOTONIC)
         commands = replay(sessions, host, port, timeout)
         end = time.clock_gettime(time.CLOCK_MONOTONIC)
-    except (BenchmarkError, OSError, RuntimeError) as error:
+    except Exception as error:
+        # Any error goes back to the parent, which would otherwise wait for a
+        # result until its timeout.
         results.put(f"{type(error).__name__}: {error}")
         return
     results.put((start, end, commands))
@@ -361,11 +377,16 @@ def _raw_worker(
 
 
 def run_suite(
-    address: str, examples: int, workers: int, seed_value: int
+    address: str,
+    examples: int,
+    workers: int,
+    seed_value: int,
+    environment: dict[str, str] | None = None,
 ) -> Measurement:
     """Run tests/conformance in a subprocess and read its own counts.
 
-    The time is the wall time of the whole pytest process, start-up included.
+    The time is the wall time of the whole pytest process, start-up and the
+    writing of its report included. `environment` replaces the inherited one.
 
     Raises:
         BenchmarkError: pytest failed, timed out, or printed no summary line.
@@ -387,21 +408,26 @@ def run_suite(
     ]
     if workers > 1:
         command += ["-n", str(workers)]
-    start = time.perf_counter()
-    try:
-        completed = subprocess.run(
-            command,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=SUITE_TIME_LIMIT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BenchmarkError(
-            f"pytest took over {SUITE_TIME_LIMIT:g} s: {' '.join(command)}"
-        ) from None
-    seconds = time.perf_counter() - start
+    # Each run writes its report to a directory of its own that is deleted
+    # afterwards, so the benchmark leaves nothing in reports/.
+    with tempfile.TemporaryDirectory(prefix="throughput-") as report_dir:
+        command += ["--report-dir", report_dir]
+        start = time.perf_counter()
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=ROOT,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=SUITE_TIME_LIMIT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchmarkError(
+                f"pytest took over {SUITE_TIME_LIMIT:g} s: {' '.join(command)}"
+            ) from None
+        seconds = time.perf_counter() - start
     match = SUMMARY_LINE.search(completed.stdout)
     if completed.returncode != 0 or match is None:
         tail = "\n".join([*completed.stdout.splitlines()[-15:], completed.stderr])
@@ -415,8 +441,11 @@ def run_suite(
 
 
 @contextlib.contextmanager
-def reference_server(timeout: float) -> Iterator[str]:
-    """Start python -m conformance.reference on a free port; yield HOST:PORT."""
+def reference_server(timeout: float) -> Iterator[tuple[str, int]]:
+    """Start python -m conformance.reference on a free port.
+
+    Yields its HOST:PORT and its process id.
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "conformance.reference", "--port", "0"],
         cwd=ROOT,
@@ -433,7 +462,7 @@ def reference_server(timeout: float) -> Iterator[str]:
                 f"the reference server did not start within {timeout:g} s "
                 f"(its first output line: {line.strip()!r})"
             )
-        yield match.group(1)
+        yield match.group(1), process.pid
     finally:
         process.terminate()
         try:
@@ -441,6 +470,24 @@ def reference_server(timeout: float) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """Return the user and system CPU time of process `pid`, from /proc (Linux).
+
+    Returns None without a pid, or when /proc cannot be read.
+    """
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The fields after the command name start with the state (field 3 in
+    # proc(5)), so utime (field 14) and stime (field 15) are the 12th and 13th.
+    fields = stat.rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def parse_address(value: str) -> tuple[str, int]:
@@ -465,11 +512,13 @@ class Results:
 
     def add(self, label: str, measurement: Measurement) -> None:
         self.rows.setdefault(label, []).append(measurement)
-        print(
+        line = (
             f"  {label:28} {measurement.sessions:6} sessions "
-            f"{measurement.commands:7} commands {measurement.seconds:8.2f} s",
-            flush=True,
+            f"{measurement.commands:7} commands {measurement.seconds:8.2f} s"
         )
+        if measurement.server_cpu_seconds is not None:
+            line += f", server CPU {measurement.server_cpu_seconds:.2f} s"
+        print(line, flush=True)
 
     def seconds(self, label: str) -> float:
         return statistics.median(m.seconds for m in self.rows[label])
@@ -480,59 +529,129 @@ class Results:
     def commands_per_second(self, label: str) -> float:
         return statistics.median(m.commands_per_second for m in self.rows[label])
 
+    def server_busy(self, label: str) -> float | None:
+        """Return the median share of wall time the server spent on a CPU.
+
+        Returns None when the server's CPU time is unknown.
+        """
+        shares = [
+            m.server_cpu_seconds / m.seconds
+            for m in self.rows[label]
+            if m.server_cpu_seconds is not None
+        ]
+        return statistics.median(shares) if shares else None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the final table; `raw` names the row its ratio divides by."""
+
+    label: str
+    seconds: float
+    sessions_per_second: float | None = None
+    commands_per_second: float | None = None
+    raw: str | None = None
+    server_busy: float | None = None
+
 
 def print_table(results: Results, workers: int) -> None:
     """Print the medians, the suite/raw ratios and the parallel speed-ups."""
     raw = {1: "raw, 1 process", workers: f"raw, {workers} processes"}
     suite = {1: "suite, 1 worker", workers: f"suite, -n {workers}"}
+    startup = {1: "startup, 1 worker", workers: f"startup, -n {workers}"}
+    parallel_rows = (raw[workers], suite[workers])
+    rows = [
+        Row(
+            label,
+            results.seconds(label),
+            results.sessions_per_second(label),
+            results.commands_per_second(label),
+            raw[workers] if label in parallel_rows else raw[1],
+            server_busy=results.server_busy(label),
+        )
+        for label in results.rows
+        if label not in startup.values()
+    ]
+    rows += [
+        Row(label, results.seconds(label), server_busy=results.server_busy(label))
+        for label in startup.values()
+    ]
+    net = {
+        count: _net_of_startup(results, suite[count], startup[count], raw[count])
+        for count in (1, workers)
+    }
+    rows += list(net.values())
+
     print()
-    print(f"medians of {len(results.rows[raw[1]])} rounds")
     print(
-        f"{'measurement':28} {'seconds':>8} {'sessions/s':>11} {'commands/s':>11} "
-        f"{'of raw':>7}"
+        f"{'median of ' + str(len(results.rows[raw[1]])) + ' rounds':32} "
+        f"{'seconds':>8} {'sessions/s':>11} {'commands/s':>11} {'of raw':>7} "
+        f"{'server CPU':>10}"
     )
-    for label in results.rows:
-        if label.startswith("startup"):
-            print(f"{label:28} {results.seconds(label):8.2f}")
-            continue
-        count = workers if label in (raw[workers], suite[workers]) else 1
-        share = results.commands_per_second(label) / results.commands_per_second(
-            raw[count]
-        )
-        print(
-            f"{label:28} {results.seconds(label):8.2f} "
-            f"{results.sessions_per_second(label):11.1f} "
-            f"{results.commands_per_second(label):11.1f} {share:7.2f}"
-        )
+    by_label = {row.label: row for row in rows}
+    for row in rows:
+        line = f"{row.label:32} {row.seconds:8.2f}"
+        if row.sessions_per_second is not None and row.raw is not None:
+            share = row.sessions_per_second / results.sessions_per_second(row.raw)
+            line += (
+                f" {row.sessions_per_second:11.1f} "
+                f"{row.commands_per_second or 0:11.1f} {share:7.2f}"
+            )
+        else:
+            line += " " * 32
+        if row.server_busy is not None:
+            line += f" {row.server_busy:10.0%}"
+        print(line.rstrip())
+    # Both sides count sessions alike, but the suite's command count leaves out
+    # the commands of sessions Hypothesis stopped early, so ratios use sessions.
+    print("of raw: sessions/s over the raw client's with as many processes")
+    print("server CPU: the server's CPU time over the wall time")
+
     print()
-    for name, labels in (("raw", raw), ("suite", suite)):
-        speedup = results.commands_per_second(
-            labels[workers]
-        ) / results.commands_per_second(labels[1])
-        print(f"{name}: {workers} in parallel / 1 = {speedup:.2f}")
-    _print_net_of_startup(results, workers, suite)
+    for first, second in (
+        (raw[1], raw[workers]),
+        (suite[1], suite[workers]),
+        (net[1].label, net[workers].label),
+    ):
+        one = by_label[first].sessions_per_second
+        parallel = by_label[second].sessions_per_second
+        if one and parallel:
+            print(f"{second} / {first}: {parallel / one:.2f}")
 
 
-def _print_net_of_startup(
-    results: Results, workers: int, suite: dict[int, str]
-) -> None:
+def _net_of_startup(results: Results, full: str, startup: str, raw: str) -> Row:
     # The marginal rate: the extra sessions of a full run over a one-example
     # run, divided by the extra time they took.
-    print("suite net of start-up, (full run - 1-example run):")
-    for count, label in suite.items():
-        startup = f"startup, {'1 worker' if count == 1 else f'-n {count}'}"
-        full = statistics.median(m.sessions for m in results.rows[label])
-        short = statistics.median(m.sessions for m in results.rows[startup])
-        extra = results.seconds(label) - results.seconds(startup)
-        commands = statistics.median(m.commands for m in results.rows[label])
-        short_commands = statistics.median(m.commands for m in results.rows[startup])
-        print(
-            f"  {label:26} {(full - short) / extra:11.1f} sessions/s "
-            f"{(commands - short_commands) / extra:11.1f} commands/s"
+    def extra(count: Callable[[Measurement], float]) -> float:
+        return statistics.median(map(count, results.rows[full])) - statistics.median(
+            map(count, results.rows[startup])
         )
+
+    label = f"{full}, net of start-up"
+    seconds = extra(lambda m: m.seconds)
+    if seconds <= 0:
+        return Row(label, seconds)
+    sessions = extra(lambda m: m.sessions) / seconds
+    commands = extra(lambda m: m.commands) / seconds
+    return Row(label, seconds, sessions, commands, raw)
+
+
+def suite_environment(pycache_prefix: str | None) -> dict[str, str] | None:
+    """Return the environment for pytest runs, or None to inherit this one.
+
+    With a prefix, Python and pytest's assertion rewriter cache compiled
+    modules under it, even where PYTHONDONTWRITEBYTECODE is set here.
+    """
+    if pycache_prefix is None:
+        return None
+    environment = dict(os.environ)
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    environment["PYTHONPYCACHEPREFIX"] = pycache_prefix
+    return environment
 
 
 def print_machine() -> None:
+    """Print the CPU count and model and the Python version."""
     model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -546,19 +665,37 @@ def print_machine() -> None:
     )
 
 
+def print_load() -> None:
+    """Print the load averages, since other work on the machine skews timings."""
+    one, five, fifteen = os.getloadavg()
+    print(f"load average: {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)")
+
+
 # The command line
 
 
-def measure(args: argparse.Namespace, address: str) -> Results:
-    """Run every round against `address` and return the measurements."""
+def measure(
+    args: argparse.Namespace, address: str, server_pid: int | None = None
+) -> Results:
+    """Run every round against `address` and return the measurements.
+
+    With `server_pid`, each measurement also records the server's CPU time.
+    """
     host, port = parse_address(address)
     target = Target(host, port, timeout=args.timeout)
     workers = args.workers
     results = Results({})
+    environment = suite_environment(args.pycache_prefix)
+    # An unmeasured run first, so that the first round does not pay for
+    # filling the file-system cache (and, with --pycache-prefix, the bytecode
+    # cache).
+    run_suite(address, 1, workers, args.seed, environment)
     first: Recording | None = None
     for round_number in range(1, args.runs + 1):
         print(f"round {round_number} of {args.runs}", flush=True)
+        before = cpu_seconds(server_pid)
         recording = record_sessions(target, args.examples, args.seed)
+        driver = _with_server_cpu(recording.measurement, server_pid, before)
         if first is None:
             first = recording
             print(
@@ -567,17 +704,19 @@ def measure(args: argparse.Namespace, address: str) -> Results:
             )
         elif recording.sessions != first.sessions:
             print("  NOTE: this round drew other sessions than round 1")
-        driver = recording.measurement
         results.add("driver, no pytest", driver)
         for count, label in (
             (1, "raw, 1 process"),
             (workers, f"raw, {workers} processes"),
         ):
+            before = cpu_seconds(server_pid)
             raw = measure_raw(first.sessions, host, port, count, args.timeout)
-            results.add(label, raw)
+            results.add(label, _with_server_cpu(raw, server_pid, before))
         counted = (driver.sessions, driver.commands - recording.stopped_commands)
         for count, label in ((1, "suite, 1 worker"), (workers, f"suite, -n {workers}")):
-            suite = run_suite(address, args.examples, count, args.seed)
+            before = cpu_seconds(server_pid)
+            suite = run_suite(address, args.examples, count, args.seed, environment)
+            suite = _with_server_cpu(suite, server_pid, before)
             if (suite.sessions, suite.commands) != counted:
                 print(
                     f"  NOTE: the suite counted {suite.sessions} sessions and "
@@ -589,8 +728,19 @@ def measure(args: argparse.Namespace, address: str) -> Results:
             (1, "startup, 1 worker"),
             (workers, f"startup, -n {workers}"),
         ):
-            results.add(label, run_suite(address, 1, count, args.seed))
+            before = cpu_seconds(server_pid)
+            startup = run_suite(address, 1, count, args.seed, environment)
+            results.add(label, _with_server_cpu(startup, server_pid, before))
     return results
+
+
+def _with_server_cpu(
+    measurement: Measurement, server_pid: int | None, before: float | None
+) -> Measurement:
+    after = cpu_seconds(server_pid)
+    if before is None or after is None:
+        return measurement
+    return dataclasses.replace(measurement, server_cpu_seconds=after - before)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -629,6 +779,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="seconds to wait for each reply and for the server to start (default 10)",
     )
+    parser.add_argument(
+        "--pycache-prefix",
+        metavar="DIR",
+        help="run pytest with bytecode caching in DIR, even if "
+        "PYTHONDONTWRITEBYTECODE is set (default: inherit the environment)",
+    )
     args = parser.parse_args(argv)
     for option, value, bottom, top in (
         ("--runs", args.runs, 1, 20),
@@ -644,17 +800,25 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--target: {error}")
 
     print_machine()
+    print_load()
+    if sys.dont_write_bytecode and args.pycache_prefix is None:
+        print(
+            "NOTE: PYTHONDONTWRITEBYTECODE is set, so each pytest process compiles "
+            "every module it imports and assertion-rewrites those of pytest "
+            "plugins, Hypothesis included (see --pycache-prefix)"
+        )
     try:
         if args.target is not None:
             results = measure(args, args.target)
         else:
-            with reference_server(args.timeout) as address:
-                print(f"reference server on {address}")
-                results = measure(args, address)
-    except (BenchmarkError, OSError) as error:
+            with reference_server(args.timeout) as (address, pid):
+                print(f"reference server on {address}, process {pid}")
+                results = measure(args, address, pid)
+    except (BenchmarkError, ConformanceError, OSError) as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
     print_table(results, args.workers)
+    print_load()
     return 0
 
 
