@@ -28,7 +28,6 @@ from strategies.commands import (
     helo,
     mail,
     message_contents,
-    plain_content,
     quit_,
     rcpt,
     steps,
@@ -105,17 +104,17 @@ def next_inputs(
 
     None comes only when `may_stop` is true.
 
-    Every step draws the same five integers (`strategies.commands.Step`):
-    stop, kind, pick, variant and spelling. When the server awaits message
-    content they build the content, since anything sent then is content.
+    Message content is drawn whenever the server awaits it, since anything
+    sent then is content. Every other step draws the same five integers
+    (`strategies.commands.Step`): stop, kind, pick, variant and spelling.
     Because a step is one draw of fixed shape, Hypothesis can delete a whole
     step while shrinking without changing how the steps after it are read,
     and a stop roll of 0 ends the segment, so shrinking
     also cuts the tail.
     """
-    step = draw(steps())
     if state.phase is Phase.CONTENT:
-        return plain_content(step)
+        return draw(message_contents())
+    step = draw(steps())
     if may_stop and step.stop < mix.stop:
         return None
     builders = _builders_for(step.roll, state, mix)
