@@ -95,8 +95,8 @@ def _check_reachable(target: Target) -> None:
             "running and listens on that address and port."
         ) from None
     except ConformanceError:
-        # The server answers but its greeting is broken or late: that is a
-        # finding for the properties to report, not a usage error.
+        # The server accepts connections but its greeting is broken or late.
+        # That is a finding for the properties to report, not a usage error.
         pass
 
 
@@ -200,7 +200,7 @@ class SessionRunner:
 
 @pytest.fixture(scope="session")
 def smtp_target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    """The server under test: --target, or an embedded aiosmtpd server."""
+    """Provide the server under test: --target, or an embedded aiosmtpd server."""
     options = request.config.stash[_options_key]
     if options.target is not None:
         yield options.target
@@ -213,7 +213,7 @@ def smtp_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 def smtp(
     request: pytest.FixtureRequest, smtp_target: Target
 ) -> Iterator[SessionRunner]:
-    """A `SessionRunner` bound to the target and to this test item."""
+    """Provide a `SessionRunner` bound to the target and to this test item."""
     options = request.config.stash[_options_key]
     runner = SessionRunner(
         smtp_target,

@@ -148,7 +148,7 @@ def unknown_parameter(profile: Profile, variant: int) -> str:
 
 
 def long_line(profile: Profile, variant: int) -> str:
-    """A NOOP or VRFY line at or beyond the 512-octet limit (§4.5.3.1.4)."""
+    """Build a NOOP or VRFY line at or beyond the 512-octet limit (§4.5.3.1.4)."""
     length = _pick([512, 1100, 512, 513], variant)
     verb = "NOOP " if variant % 8 < 4 else "VRFY "
     return verb + "a" * (length - len(verb) - 2)

@@ -32,7 +32,7 @@ def command_order(data: st.DataObject, profile: Profile) -> PlannedChooser:
 
 
 def rset_recovery(data: st.DataObject, profile: Profile) -> PlannedChooser:
-    """An orderly prefix, then RSET, then commands that probe the reset."""
+    """Send an orderly prefix, then RSET, then commands that probe the reset."""
     plan = [
         Segment(ORDERLY, steps=12),
         Segment(fixed=b"RSET\r\n"),
@@ -48,7 +48,7 @@ def quit_anywhere(data: st.DataObject, profile: Profile) -> PlannedChooser:
 
 
 def hello_reset(data: st.DataObject, profile: Profile) -> PlannedChooser:
-    """An orderly prefix, then EHLO or HELO, then anything."""
+    """Send an orderly prefix, then EHLO or HELO, then anything."""
     verb = data.draw(st.sampled_from(["EHLO", "HELO"]))
     hello = f"{verb} {profile.helo_name}\r\n".encode("ascii")
     plan = [
@@ -96,7 +96,7 @@ def malformed_commands(data: st.DataObject, profile: Profile) -> PlannedChooser:
 
 
 def line_length(data: st.DataObject, profile: Profile) -> PlannedChooser:
-    """An orderly session with one NOOP line of 512, 513 or 1100 octets."""
+    """Send an orderly session with one NOOP line of 512, 513 or 1100 octets."""
     length = data.draw(st.sampled_from([512, 513, 1100]))
     line = b"NOOP " + b"a" * (length - 7) + b"\r\n"
     plan = [

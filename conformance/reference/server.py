@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 HOSTNAME = "reference.conformance.test"
 #: Longest command line the server reads before it answers "line too long".
 MAX_LINE = 4096
-#: Longest message content the server keeps, in octets.
+#: Maximum message content the server keeps, in octets.
 MAX_CONTENT = 1024 * 1024
 #: Seconds the server waits for a command before it closes the connection.
 IDLE_TIMEOUT = 60.0
