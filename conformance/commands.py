@@ -40,6 +40,7 @@ class Problem(enum.Enum):
     UNEXPECTED_ARGUMENT = "the command takes no argument"
     UNKNOWN_PARAMETER = "it carries a parameter no extension defines here"
     TRAILING_WHITESPACE = "white space precedes the CRLF"
+    NEEDS_SMTPUTF8 = "the path holds UTF-8, which only SMTPUTF8 allows"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,31 @@ class Help:
 
 
 @dataclass(frozen=True)
+class Starttls:
+    """STARTTLS with no argument (RFC 3207 §4)."""
+
+
+@dataclass(frozen=True)
+class Auth:
+    """AUTH mechanism [initial-response] (RFC 4954 §4).
+
+    `initial_response` is None when the line carries none; "=" stands for an
+    empty initial response.
+    """
+
+    mechanism: str
+    initial_response: str | None = None
+
+
+@dataclass(frozen=True)
+class Bdat:
+    """BDAT chunk-size [LAST] (RFC 3030 §2); the chunk follows the CRLF."""
+
+    size: int
+    last: bool = False
+
+
+@dataclass(frozen=True)
 class Obsolete:
     """A verb from RFC 821 that RFC 5321 retired (SEND, SOML, SAML, TURN)."""
 
@@ -163,6 +189,9 @@ Command = (
     | Vrfy
     | Expn
     | Help
+    | Starttls
+    | Auth
+    | Bdat
     | Obsolete
     | Unknown
     | Invalid
@@ -188,6 +217,16 @@ _AT_DOMAIN = rf"@{_DOMAIN}"
 _ADL = rf"{_AT_DOMAIN}(?:,{_AT_DOMAIN})*"
 _PATH = rf"<(?:{_ADL}:)?{_MAILBOX}>"
 _ESMTP_PARAM = r"[A-Za-z0-9][A-Za-z0-9-]*(?:=[\x21-\x3c\x3e-\x7e]+)?"
+
+# RFC 6531 §3.3 adds UTF8-non-ascii to atext and qtext, and U-labels to
+# sub-domains; the U-label rules of IDNA are not checked.
+_NON_ASCII = "\u0080-\U0010ffff"
+_UTF8_LET_DIG = rf"[A-Za-z0-9{_NON_ASCII}]"
+_UTF8_SUB_DOMAIN = rf"{_UTF8_LET_DIG}(?:[A-Za-z0-9{_NON_ASCII}-]*{_UTF8_LET_DIG})?"
+_UTF8_DOMAIN = rf"{_UTF8_SUB_DOMAIN}(?:\.{_UTF8_SUB_DOMAIN})*"
+_UTF8_ATEXT = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~{_NON_ASCII}-]"
+_UTF8_LOCAL_PART = rf"{_UTF8_ATEXT}+(?:\.{_UTF8_ATEXT}+)*"
+_UTF8_PATH_RE = re.compile(rf"<{_UTF8_LOCAL_PART}@{_UTF8_DOMAIN}>")
 
 _DOMAIN_RE = re.compile(rf"(?:{_DOMAIN}|{_ADDRESS_LITERAL})")
 _REVERSE_PATH_RE = re.compile(rf"(?:{_PATH}|<>)")
@@ -257,6 +296,12 @@ def _parse_text(text: str) -> Command:
         return _parse_string_command(verb, argument, text, ascii_only)
     if verb == "HELP":
         return _parse_help(argument, text, ascii_only)
+    if verb == "STARTTLS":
+        return Starttls() if text.upper() == verb else _unexpected(verb, Starttls())
+    if verb == "AUTH":
+        return _parse_auth(argument, ascii_only)
+    if verb == "BDAT":
+        return _parse_bdat(argument, text)
     if verb in ("SEND", "SOML", "SAML", "TURN"):
         return Obsolete(verb)
     return Unknown(verb_text)
@@ -291,6 +336,11 @@ def _parse_path_command(verb: str, argument: str, ascii_only: bool) -> Command:
     valid_path = ascii_only and path_re.fullmatch(path) is not None
     valid_parameters = all(_PARAM_RE.fullmatch(p) for p in parameters)
 
+    if not valid_path and valid_parameters:
+        utf8_path = _utf8_path(path)
+        if utf8_path is not None:
+            reading = _path_command(verb, utf8_path, parameters)
+            return Invalid(verb, Problem.NEEDS_SMTPUTF8, reading)
     if valid_path and valid_parameters:
         command = _path_command(verb, path, parameters)
         if parameters:
@@ -315,6 +365,19 @@ def _parse_path_command(verb: str, argument: str, ascii_only: bool) -> Command:
         return Invalid(verb, Problem.BAD_ARGUMENT, _path_command(verb, path))
     reading = _path_command(verb, f"<{stripped.strip('<>')}>")
     return Invalid(verb, Problem.BAD_ARGUMENT, reading)
+
+
+def _utf8_path(path: str) -> str | None:
+    """Return the path decoded as UTF-8 if RFC 6531 makes it valid, else None."""
+    if path.isascii():
+        return None
+    try:
+        decoded = path.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if _UTF8_PATH_RE.fullmatch(decoded) is None:
+        return None
+    return decoded
 
 
 def _split_path(rest: str) -> tuple[str, str]:
@@ -383,6 +446,45 @@ def _parse_help(argument: str, text: str, ascii_only: bool) -> Command:
     if ascii_only and _STRING_RE.fullmatch(argument):
         return Help(argument)
     return Invalid("HELP", Problem.BAD_ARGUMENT, Help(), tolerated=True)
+
+
+def _unexpected(verb: str, reading: Command) -> Invalid:
+    return Invalid(verb, Problem.UNEXPECTED_ARGUMENT, reading)
+
+
+#: A SASL mechanism name (RFC 4422 §3.1): upper-case letters, digits, "-", "_".
+_MECHANISM_RE = re.compile(r"[A-Z0-9_-]{1,20}")
+#: Base64 as RFC 4954 §4 allows it in AUTH, or "=" for an empty response.
+_BASE64_RE = re.compile(
+    r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+)
+
+
+def is_base64(text: str) -> bool:
+    """Return whether `text` is a base64 string, "=" or empty included."""
+    return text == "=" or _BASE64_RE.fullmatch(text) is not None
+
+
+def _parse_auth(argument: str, ascii_only: bool) -> Command:
+    mechanism, _, response = argument.partition(" ")
+    if not mechanism:
+        return Invalid("AUTH", Problem.MISSING_ARGUMENT, Auth(""))
+    reading = Auth(mechanism.upper(), response or None)
+    valid_response = not response or (ascii_only and is_base64(response))
+    if ascii_only and _MECHANISM_RE.fullmatch(mechanism.upper()) and valid_response:
+        return reading
+    return Invalid("AUTH", Problem.BAD_ARGUMENT, reading)
+
+
+def _parse_bdat(argument: str, text: str) -> Command:
+    size, _, last = argument.partition(" ")
+    if not size:
+        return Invalid("BDAT", Problem.MISSING_ARGUMENT)
+    if not size.isdigit() or not size.isascii() or len(size) > 20:
+        return Invalid("BDAT", Problem.BAD_ARGUMENT)
+    if last and last.upper() != "LAST":
+        return Invalid("BDAT", Problem.BAD_ARGUMENT, Bdat(int(size)))
+    return Bdat(int(size), last=bool(last))
 
 
 def verb_of(command: Command) -> str:

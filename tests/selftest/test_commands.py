@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from conformance.commands import (
     MAX_COMMAND_LINE,
+    Auth,
+    Bdat,
     Command,
     Data,
     Expn,
@@ -25,6 +27,7 @@ from conformance.commands import (
     Quit,
     Rcpt,
     Rset,
+    Starttls,
     TooLong,
     Unknown,
     Vrfy,
@@ -445,8 +448,8 @@ def test_line_length_counts_crlf_when_absent() -> None:
 @pytest.mark.parametrize(
     ("line", "verb"),
     [
-        pytest.param(b"MAIL FROM:<caf\xc3\xa9@example.com>\r\n", "MAIL", id="MAIL"),
-        pytest.param(b"RCPT TO:<user@b\xc3\xbccher.example>\r\n", "RCPT", id="RCPT"),
+        pytest.param(b"MAIL FROM:<caf\xe9@example.com>\r\n", "MAIL", id="MAIL"),
+        pytest.param(b"RCPT TO:<user@b\xfccher.example>\r\n", "RCPT", id="RCPT"),
         pytest.param(b"EHLO b\xc3\xbccher.example\r\n", "EHLO", id="EHLO"),
         pytest.param(b"VRFY caf\xc3\xa9\r\n", "VRFY", id="VRFY"),
         pytest.param(b"NOOP \xff\r\n", "NOOP", id="NOOP"),
@@ -464,6 +467,60 @@ def test_non_ascii_path_is_not_tolerated() -> None:
     """Servers do not commonly accept an 8-bit path without SMTPUTF8."""
     command = parse_invalid(b"MAIL FROM:<caf\xc3\xa9@example.com>\r\n")
     assert command.tolerated is False
+
+
+@pytest.mark.parametrize(
+    ("line", "reading"),
+    [
+        pytest.param(
+            b"MAIL FROM:<caf\xc3\xa9@example.com> SMTPUTF8\r\n",
+            Mail("caf\u00e9@example.com", ("SMTPUTF8",)),
+            id="MAIL",
+        ),
+        pytest.param(
+            b"RCPT TO:<user@b\xc3\xbccher.example>\r\n",
+            Rcpt("user@b\u00fccher.example"),
+            id="RCPT",
+        ),
+    ],
+)
+def test_utf8_path_needs_smtputf8(line: bytes, reading: Mail | Rcpt) -> None:
+    """A UTF-8 path is valid only under RFC 6531, decoded as UTF-8."""
+    command = parse_invalid(line)
+    assert command.problem is Problem.NEEDS_SMTPUTF8
+    assert command.lenient_reading == reading
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"STARTTLS\r\n", Starttls()),
+        (b"starttls\r\n", Starttls()),
+        (b"AUTH PLAIN\r\n", Auth("PLAIN")),
+        (b"auth login dXNlcg==\r\n", Auth("LOGIN", "dXNlcg==")),
+        (b"AUTH PLAIN =\r\n", Auth("PLAIN", "=")),
+        (b"BDAT 10\r\n", Bdat(10)),
+        (b"BDAT 0 LAST\r\n", Bdat(0, last=True)),
+        (b"bdat 5 last\r\n", Bdat(5, last=True)),
+    ],
+)
+def test_extension_commands(line: bytes, expected: Command) -> None:
+    assert parse_command(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b"STARTTLS now\r\n", Problem.UNEXPECTED_ARGUMENT),
+        (b"AUTH\r\n", Problem.MISSING_ARGUMENT),
+        (b"AUTH PLAIN !!!\r\n", Problem.BAD_ARGUMENT),
+        (b"BDAT\r\n", Problem.MISSING_ARGUMENT),
+        (b"BDAT ten\r\n", Problem.BAD_ARGUMENT),
+        (b"BDAT 10 FIRST\r\n", Problem.BAD_ARGUMENT),
+    ],
+)
+def test_invalid_extension_commands(line: bytes, problem: Problem) -> None:
+    assert parse_invalid(line).problem is problem
 
 
 # --- Helpers -----------------------------------------------------------------
