@@ -52,10 +52,10 @@ from hypothesis import strategies as st
 from conformance.driver import QUIT, Chooser, run_session
 from conformance.errors import ConformanceError
 from conformance.findings import Violation
-from conformance.model import Phase, SessionState
 from conformance.plugin import SessionRunner
 from conformance.rules import Verdict
 from conformance.runner import Target
+from conformance.state import Phase, SessionState
 from strategies.commands import Profile
 from strategies.plans import PLANS, Plan
 

@@ -18,12 +18,14 @@ Nothing here touches sockets, clocks or logging.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from conformance import extensions
 from conformance.commands import (
     REQUIRED_VERBS,
+    Auth,
+    Bdat,
     Command,
     Data,
     Expn,
@@ -37,22 +39,28 @@ from conformance.commands import (
     Quit,
     Rcpt,
     Rset,
+    Starttls,
     TooLong,
     Unknown,
     Vrfy,
+    is_base64,
     parse_command,
     verb_of,
 )
 from conformance.replies import Reply
 from conformance.rules import (
+    SHUTDOWN,
     Effect,
     Expectation,
     Judgement,
     Level,
     Outcome,
     Verdict,
+    expectation,
+    outcome,
     reply_class,
 )
+from conformance.state import Phase, SessionState
 
 #: A session that has seen this many error replies may be closed by the server
 #: without a 421 (RFC 5321 §7.8). RFC 5321 gives no number; 3 follows RFC 4954
@@ -60,69 +68,8 @@ from conformance.rules import (
 ERRORS_BEFORE_CLOSE = 3
 
 
-class Phase(enum.Enum):
-    """What the server awaits next (RFC 5321 §3.1-§3.3, §4.1.1)."""
-
-    #: Connection open; the server owes its greeting (§3.1).
-    GREETING = "greeting"
-    #: The server greeted with 554 and awaits only QUIT (§3.1).
-    QUIT_ONLY = "refused session"
-    #: Greeted, awaiting EHLO or HELO (§4.1.1.1).
-    HELLO = "awaiting EHLO/HELO"
-    #: Identified, no transaction: awaiting MAIL (§4.1.1.2).
-    MAIL = "awaiting MAIL"
-    #: MAIL accepted, no recipient yet: awaiting RCPT (§4.1.1.3).
-    RCPT = "awaiting RCPT"
-    #: At least one recipient accepted: awaiting RCPT or DATA (§4.1.1.4).
-    RCPT_OR_DATA = "awaiting RCPT or DATA"
-    #: 354 sent: awaiting message content ending in CRLF.CRLF (§4.1.1.4).
-    CONTENT = "awaiting message content"
-    #: The connection is closed or closing.
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True)
-class SessionState:
-    """The model's picture of one session.
-
-    Attributes:
-        phase: what the server awaits next.
-        identified: "EHLO" or "HELO" once a greeting command was accepted.
-        extensions: EHLO keywords of the last accepted EHLO, upper-cased.
-        recipients: recipients accepted in the open transaction.
-        errors: 4xx and 5xx replies seen in the session.
-    """
-
-    phase: Phase = Phase.GREETING
-    identified: str | None = None
-    extensions: frozenset[str] = frozenset()
-    recipients: int = 0
-    errors: int = 0
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.phase in (Phase.RCPT, Phase.RCPT_OR_DATA, Phase.CONTENT)
-
-
-def _outcome(
-    codes: Iterable[int],
-    level: Level,
-    section: str,
-    effect: Effect = Effect.STAY,
-    verdict: Verdict = Verdict.CONFORMS,
-    reason: str = "",
-) -> Outcome:
-    return Outcome(frozenset(codes), verdict, level, section, effect, reason)
-
-
-SHUTDOWN = _outcome(
-    [421],
-    Level.MAY,
-    "RFC 5321 §3.8, §4.2.3",
-    Effect.CLOSE,
-    Verdict.POLICY,
-    "the server may shut down (421) at any step",
-)
+_outcome = outcome
+_expectation = expectation
 TRANSIENT = reply_class(4) - {421}
 SYNTAX_ERRORS = frozenset({500, 501})
 AUTH_REQUIRED = _outcome(
@@ -132,15 +79,6 @@ AUTH_REQUIRED = _outcome(
     verdict=Verdict.POLICY,
     reason="authentication required by site policy",
 )
-
-
-def _expectation(
-    command: str,
-    outcomes: Iterable[Outcome],
-    unlisted: Verdict = Verdict.SHOULD,
-    section: str = "RFC 5321 §4.3.2",
-) -> Expectation:
-    return Expectation(command, (SHUTDOWN, *outcomes), unlisted, section)
 
 
 def _after_transaction(state: SessionState) -> Phase:
@@ -160,7 +98,38 @@ def expect(state: SessionState, data: bytes) -> Expectation:
         return _expect_content(state, data)
     if state.phase is Phase.GREETING:
         return expect_greeting()
-    return expect_command(state, parse_command(data))
+    if state.phase is Phase.AUTH:
+        return extensions.expect_sasl_response(state, data)
+    return expect_command(state, parse_command(command_line(data)))
+
+
+def command_line(data: bytes) -> bytes:
+    """Return the command line of an input: all of it, but a BDAT's chunk."""
+    if data[:5].upper() == b"BDAT ":
+        line, crlf, _ = data.partition(b"\r\n")
+        return line + crlf
+    return data
+
+
+def split_group(state: SessionState, data: bytes) -> list[bytes]:
+    """Split a pipelined group of inputs into one input per reply.
+
+    Each command line is one input, a BDAT line together with its chunk.
+    Message content and SASL responses are never split.
+    """
+    if state.phase in (Phase.CONTENT, Phase.AUTH, Phase.GREETING):
+        return [data]
+    inputs = []
+    rest = data
+    while rest:
+        line, crlf, rest = rest.partition(b"\r\n")
+        command = parse_command(line)
+        if isinstance(command, Bdat):
+            chunk, rest = rest[: command.size], rest[command.size :]
+            inputs.append(line + crlf + chunk)
+        else:
+            inputs.append(line + crlf)
+    return inputs
 
 
 def expect_greeting() -> Expectation:
@@ -201,8 +170,16 @@ def expect_command(state: SessionState, command: Command) -> Expectation:
         return _expect_in_refused_session(command)
     if isinstance(command, TooLong):
         return _expect_too_long(state, command)
+    if state.phase is Phase.UNSETTLED and not isinstance(command, Rset | Hello):
+        return extensions.expect_unsettled(state, verb_of(command))
     if isinstance(command, Invalid):
         return _expect_invalid(state, command)
+    if isinstance(command, Starttls):
+        return extensions.expect_starttls(state)
+    if isinstance(command, Auth):
+        return extensions.expect_auth(state, command)
+    if isinstance(command, Bdat):
+        return extensions.expect_bdat(state, command)
     if isinstance(command, Unknown):
         return _expect_unknown(command)
     if isinstance(command, Obsolete):
@@ -303,7 +280,7 @@ def _expect_mail(state: SessionState, command: Mail) -> Expectation:
         Level.MAY,
         "RFC 5321 §3.3, §4.3.2",
     )
-    if state.phase in (Phase.RCPT, Phase.RCPT_OR_DATA):
+    if state.phase in (Phase.RCPT, Phase.RCPT_OR_DATA, Phase.CHUNKS):
         return _expectation(
             description,
             [
@@ -344,6 +321,16 @@ def _expect_mail(state: SessionState, command: Mail) -> Expectation:
 
 def _expect_rcpt(state: SessionState, command: Rcpt) -> Expectation:
     description = f"RCPT in state '{state.phase.value}'"
+    if state.phase is Phase.CHUNKS:
+        # RFC 3030 does not say whether recipients may follow a chunk.
+        return _expectation(
+            description,
+            [
+                _outcome([250, 251], Level.MAY, "RFC 3030 §2"),
+                _outcome([503, 550, 551, 552, 553, 555], Level.MAY, "RFC 3030 §2"),
+                _outcome(TRANSIENT, Level.MAY, "RFC 5321 §4.3.2"),
+            ],
+        )
     if state.phase not in (Phase.RCPT, Phase.RCPT_OR_DATA):
         return _expectation(
             description,
@@ -410,6 +397,9 @@ def _limit_outcomes(path: str) -> list[Outcome]:
 
 def _expect_data(state: SessionState) -> Expectation:
     description = f"DATA in state '{state.phase.value}'"
+    binary = state.body == "BINARYMIME" and state.phase is not Phase.MAIL
+    if state.phase is Phase.CHUNKS or binary:
+        return extensions.expect_data_after_chunks(state)
     refusals = _outcome([503, 554], Level.MAY, "RFC 5321 §3.3")
     if state.phase is Phase.RCPT_OR_DATA:
         return _expectation(
@@ -674,13 +664,26 @@ def _parameters_advertised(state: SessionState, command: Command | None) -> bool
 
 
 def _expect_invalid(state: SessionState, command: Invalid) -> Expectation:
+    reading_command = command.lenient_reading
     if command.problem is Problem.UNKNOWN_PARAMETER and _parameters_advertised(
-        state, command.lenient_reading
+        state, reading_command
     ):
-        # NOTE: the values of advertised parameters are not checked yet; any
-        # reply the command could get without them is accepted.
-        assert command.lenient_reading is not None
-        return expect_command(state, _without_parameters(command.lenient_reading))
+        assert isinstance(reading_command, Mail | Rcpt)
+        return _expect_path_command(state, reading_command)
+    if command.problem is Problem.NEEDS_SMTPUTF8:
+        assert isinstance(reading_command, Mail | Rcpt)
+        if not reading_command.parameters or _parameters_advertised(
+            state, reading_command
+        ):
+            return extensions.expect_utf8_path(
+                state, reading_command, _expect_path_command(state, reading_command)
+            )
+    if (
+        isinstance(reading_command, Auth)
+        and reading_command.initial_response is not None
+        and not is_base64(reading_command.initial_response)
+    ):
+        return extensions.expect_bad_initial_response(state, command)
     description = f"{command.verb} whose syntax is invalid: {command.problem.value}"
     reading = (
         expect_command(state, command.lenient_reading)
@@ -760,6 +763,14 @@ def _acceptance_verdict(command: Invalid) -> tuple[Verdict, str, str]:
     )
 
 
+def _expect_path_command(state: SessionState, command: Mail | Rcpt) -> Expectation:
+    """Return the expectation for MAIL or RCPT whose parameters are advertised."""
+    plain = expect_command(state, _without_parameters(command))
+    if not command.parameters:
+        return plain
+    return extensions.expect_parameters(state, command, plain)
+
+
 def _without_parameters(command: Command) -> Command:
     if isinstance(command, Mail):
         return Mail(command.reverse_path)
@@ -803,12 +814,18 @@ def _without_shutdown(outcomes: Iterable[Outcome]) -> list[Outcome]:
 
 
 def advance(
-    state: SessionState, effect: Effect, reply: Reply | None, verb: str = ""
+    state: SessionState,
+    effect: Effect,
+    reply: Reply | None,
+    verb: str = "",
+    command: Command | None = None,
 ) -> SessionState:
     """Return the state after a reply whose judged effect is `effect`.
 
     `verb` is the verb of the command the reply answers; it tells an accepted
-    EHLO from an accepted HELO.
+    EHLO from an accepted HELO. `command` is the parsed command, when there
+    is one; it gives the parameters of an accepted MAIL and the mechanism of
+    an AUTH.
     """
     errors = state.errors
     if reply is not None and reply.code >= 400 and reply.code != 421:
@@ -826,31 +843,75 @@ def advance(
     if effect is Effect.IDENTIFY:
         return _identify(state, reply, verb)
     if effect is Effect.START_MAIL:
-        return replace(state, phase=Phase.RCPT, recipients=0)
+        return _start_mail(state, command)
     if effect is Effect.ADD_RECIPIENT:
         return replace(state, phase=Phase.RCPT_OR_DATA, recipients=state.recipients + 1)
     if effect is Effect.START_DATA:
         return replace(state, phase=Phase.CONTENT)
+    if effect in (Effect.START_TLS, Effect.SASL_CHALLENGE, Effect.AUTHENTICATED):
+        return _advance_security(state, effect, command)
+    if effect is Effect.END_SASL:
+        return replace(state, phase=_after_transaction(state), sasl=None)
+    if effect is Effect.ADD_CHUNK:
+        return replace(state, phase=Phase.CHUNKS)
+    if effect is Effect.UNSETTLE:
+        return replace(state, phase=Phase.UNSETTLED)
     assert effect in (Effect.END_MESSAGE, Effect.RESET)
     if state.phase is Phase.QUIT_ONLY:
         return state
-    return replace(state, phase=_after_transaction(state), recipients=0)
+    return replace(
+        state, phase=_after_transaction(state), recipients=0, body="", utf8=False
+    )
+
+
+def _start_mail(state: SessionState, command: Command | None) -> SessionState:
+    body = ""
+    utf8 = False
+    if isinstance(command, Invalid):
+        command = command.lenient_reading
+    if isinstance(command, Mail):
+        parameters = dict(extensions.parse_parameters(command.parameters))
+        body = (parameters.get("BODY") or "").upper()
+        utf8 = "SMTPUTF8" in parameters
+    return replace(state, phase=Phase.RCPT, recipients=0, body=body, utf8=utf8)
+
+
+def _advance_security(
+    state: SessionState, effect: Effect, command: Command | None
+) -> SessionState:
+    if effect is Effect.START_TLS:
+        return extensions.after_tls(state)
+    if effect is Effect.AUTHENTICATED:
+        return replace(
+            state, phase=_after_transaction(state), authenticated=True, sasl=None
+        )
+    # A 334 challenge: to AUTH it starts the exchange, to a response it
+    # continues it.
+    if state.phase is Phase.AUTH and state.sasl is not None:
+        mechanism, answered = state.sasl
+        return replace(state, sasl=(mechanism, answered + 1))
+    if isinstance(command, Invalid):
+        command = command.lenient_reading
+    mechanism = command.mechanism if isinstance(command, Auth) else ""
+    return replace(state, phase=Phase.AUTH, sasl=(mechanism, 0))
 
 
 def _identify(state: SessionState, reply: Reply | None, verb: str) -> SessionState:
     # The reply to HELO carries no extensions (§3.2); the EHLO reply lists one
     # keyword per line after the first (§4.1.1.1).
-    extensions: frozenset[str] = frozenset()
+    lines: tuple[str, ...] = ()
     if verb == "EHLO" and reply is not None:
-        extensions = frozenset(
-            line.split(" ")[0].upper() for line in reply.lines[1:] if line
-        )
+        lines = tuple(line.upper() for line in reply.lines[1:] if line)
+    keywords = frozenset(line.split(" ")[0] for line in lines)
     return replace(
         state,
         phase=Phase.MAIL,
         identified=verb or "EHLO",
-        extensions=extensions,
+        extensions=keywords,
+        extension_lines=lines,
         recipients=0,
+        body="",
+        utf8=False,
     )
 
 
@@ -933,11 +994,21 @@ class Session:
                 reason=note.text,
             )
         verb = ""
-        if data is not None and self.state.phase is not Phase.CONTENT:
-            verb = verb_of(parse_command(data))
+        command = None
+        if data is not None and self.state.phase not in (Phase.CONTENT, Phase.AUTH):
+            command = parse_command(command_line(data))
+            verb = verb_of(command)
         if verb == "HELO" and judgement.effect is Effect.IDENTIFY:
             judgement = _check_helo_reply(judgement, reply)
-        self.state = advance(self.state, judgement.effect, reply, verb)
+        problem = extensions.check_reply(self.state, verb, reply)
+        if problem is not None and judgement.verdict < Verdict.MUST:
+            judgement = replace(
+                judgement,
+                verdict=Verdict.MUST,
+                section=problem[0],
+                reason=problem[1],
+            )
+        self.state = advance(self.state, judgement.effect, reply, verb, command)
         step = Step(data, reply, expectation, judgement)
         self.steps.append(step)
         return step

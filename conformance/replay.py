@@ -31,9 +31,9 @@ from pathlib import Path
 from conformance.driver import run_session
 from conformance.errors import TargetError
 from conformance.findings import Finding, Violation
-from conformance.model import SessionState
 from conformance.rules import Verdict
 from conformance.runner import Target
+from conformance.state import SessionState
 from conformance.transcript import Entry
 
 MAGIC = "# smtp-conformance replay 1"

@@ -9,6 +9,7 @@ Codes that no outcome lists are judged by the expectation's `unlisted` rule.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -61,6 +62,12 @@ class Effect(enum.Enum):
     END_MESSAGE = "transaction ended"
     RESET = "transaction discarded"
     CLOSE = "connection closing"
+    START_TLS = "TLS handshake follows, then the session restarts"
+    SASL_CHALLENGE = "SASL challenge sent"
+    AUTHENTICATED = "client authenticated"
+    END_SASL = "SASL exchange ended without authentication"
+    ADD_CHUNK = "BDAT chunk accepted"
+    UNSETTLE = "state indeterminate until RSET"
 
 
 @dataclass(frozen=True)
@@ -182,3 +189,36 @@ def _format_codes(codes: frozenset[int]) -> str:
             rest -= whole
     parts[:0] = [str(code) for code in sorted(rest)]
     return "/".join(parts)
+
+
+def outcome(
+    codes: Iterable[int],
+    level: Level,
+    section: str,
+    effect: Effect = Effect.STAY,
+    verdict: Verdict = Verdict.CONFORMS,
+    reason: str = "",
+) -> Outcome:
+    """Build an `Outcome`; a reply it lists conforms unless `verdict` says not."""
+    return Outcome(frozenset(codes), verdict, level, section, effect, reason)
+
+
+#: A server may shut down with 421 at any step, then close (RFC 5321 §3.8).
+SHUTDOWN = outcome(
+    [421],
+    Level.MAY,
+    "RFC 5321 §3.8, §4.2.3",
+    Effect.CLOSE,
+    Verdict.POLICY,
+    "the server may shut down (421) at any step",
+)
+
+
+def expectation(
+    command: str,
+    outcomes: Iterable[Outcome],
+    unlisted: Verdict = Verdict.SHOULD,
+    section: str = "RFC 5321 §4.3.2",
+) -> Expectation:
+    """Build an `Expectation` whose outcomes start with the 421 shutdown."""
+    return Expectation(command, (SHUTDOWN, *outcomes), unlisted, section)

@@ -22,7 +22,7 @@ from conformance.commands import (
     Unknown,
     parse_command,
 )
-from conformance.model import Phase, SessionState
+from conformance.state import Phase, SessionState
 from conformance.replies import Reply as ModelReply
 
 #: Decides whether a content line ends the data, given the line before it.

@@ -19,7 +19,8 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from conformance.commands import Rcpt, parse_command
-from conformance.model import Phase, Session, SessionState
+from conformance.model import Session
+from conformance.state import Phase, SessionState
 from conformance.reference.faults import EndOfData, Fault
 from conformance.reference.faults import Reply as FaultReply
 from conformance.replies import Reply, ReplyCode

@@ -11,9 +11,9 @@ import pytest
 
 from conformance.driver import run_session
 from conformance.embedded import EmbeddedServer
-from conformance.model import SessionState
 from conformance.reference import ReferenceServer
 from conformance.runner import Target
+from conformance.state import SessionState
 
 MESSAGES = {
     "plain": b"Subject: plain\r\n\r\nHello.\r\n",

@@ -16,14 +16,13 @@ import pytest
 
 from conformance.model import (
     ERRORS_BEFORE_CLOSE,
-    Phase,
     Session,
-    SessionState,
     expect,
     expect_greeting,
 )
 from conformance.replies import Reply, ReplyParser
 from conformance.rules import Effect, Judgement, Verdict
+from conformance.state import Phase, SessionState
 
 AWAITING_HELLO = SessionState(phase=Phase.HELLO)
 AWAITING_MAIL = SessionState(phase=Phase.MAIL, identified="EHLO")
@@ -449,13 +448,19 @@ PLAIN_MAIL = b"MAIL FROM:<a@example.com>\r\n"
 SIZE_ADVERTISED = replace(AWAITING_MAIL, extensions=frozenset({"SIZE"}))
 
 
-@pytest.mark.parametrize("code", [250, 555, 552, 501, 503])
+@pytest.mark.parametrize("code", [250, 552, 503, 550])
 def test_mail_size_is_plain_mail_when_advertised(code: int) -> None:
     """Once EHLO listed SIZE, MAIL may carry its parameter (§4.1.1.2)."""
     with_size = judge(SIZE_ADVERTISED, MAIL_WITH_SIZE, code)
     plain = judge(SIZE_ADVERTISED, PLAIN_MAIL, code)
     assert with_size.verdict is plain.verdict
     assert with_size.effect is plain.effect
+
+
+@pytest.mark.parametrize("code", [501, 555])
+def test_valid_size_rejected_as_syntax(code: int) -> None:
+    """A valid parameter of an advertised extension is no syntax error."""
+    assert judge(SIZE_ADVERTISED, MAIL_WITH_SIZE, code).verdict is Verdict.MUST
 
 
 @pytest.mark.parametrize(
