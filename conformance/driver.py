@@ -13,24 +13,28 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from conformance.commands import Bdat, parse_command
 from conformance.errors import (
     ConnectionLost,
     MalformedReply,
     ReplyTimeout,
     ReplyTooLarge,
+    TlsFailed,
 )
 from conformance.findings import Finding, Violation, describe_command
-from conformance.model import Phase, Session, SessionState, Step
+from conformance.model import Session, Step, command_line, split_group
 from conformance.replies import Reply
 from conformance.rules import Effect, Verdict
 from conformance.runner import Connection, Target
+from conformance.state import Phase, SessionState
 from conformance.transcript import Entry, escape
 from strategies.commands import has_bare_line_end
 
 logger = logging.getLogger(__name__)
 
 #: Called with the model's state; returns the next bytes to send, or None to end
-#: the session politely with QUIT.
+#: the session politely with QUIT. Bytes holding several command lines are a
+#: pipelined group: they go out in one write, and each line gets its reply.
 Chooser = Callable[[SessionState], bytes | None]
 
 QUIT = b"QUIT\r\n"
@@ -72,6 +76,7 @@ def run_session(
     fail_at: Verdict = Verdict.MUST,
     waive: Callable[[Finding], str] | None = None,
     record: SessionRecord | None = None,
+    secrets: dict[bytes, bytes] | None = None,
 ) -> SessionRecord:
     """Run one session and return what it observed.
 
@@ -84,6 +89,8 @@ def run_session(
             a waived finding is recorded instead of raised.
         record: filled in as the session goes, so that the caller keeps the
             counts of a session that ends in an exception; a new one if None.
+        secrets: byte strings to keep out of transcripts and findings, each
+            with the text shown in its place (credentials for AUTH).
 
     Raises:
         Violation: a reply earned a verdict at or above `fail_at`.
@@ -92,7 +99,9 @@ def run_session(
     record = record if record is not None else SessionRecord()
     session = Session()
     with Connection.open(target) as connection:
-        checker = _Checker(connection, session, record, fail_at, waive)
+        checker = _Checker(
+            connection, session, record, fail_at, waive, dict(secrets or {})
+        )
         checker.exchange(None)
         if session.steps and session.steps[0].reply is not None:
             record.banner = session.steps[0].reply.text
@@ -108,9 +117,19 @@ def run_session(
     return record
 
 
+def _rejected_chunk_has_lines(before: SessionState, data: bytes) -> bool:
+    if before.phase in (Phase.CONTENT, Phase.AUTH):
+        return False
+    line = command_line(data)
+    chunk = data[len(line) :]
+    return isinstance(parse_command(line), Bdat) and b"\r\n" in chunk
+
+
 def _ending(state: SessionState) -> bytes:
     if state.phase is Phase.CONTENT:
         return b".\r\n"
+    if state.phase is Phase.AUTH:
+        return b"*\r\n"  # cancels the SASL exchange (RFC 4954 §4)
     return QUIT
 
 
@@ -121,26 +140,71 @@ class _Checker:
     record: SessionRecord
     fail_at: Verdict
     waive: Callable[[Finding], str] | None = None
+    secrets: dict[bytes, bytes] = field(default_factory=dict)
 
     def exchange(self, data: bytes | None) -> None:
-        """Send `data` (None: nothing, await the greeting) and judge the reply."""
-        if data is not None:
-            self.record.commands += 1
-            try:
-                self.connection.send(data)
-            except ConnectionLost:
-                self._closed(data)
+        """Send `data` (None: nothing, await the greeting) and judge the reply.
+
+        A pipelined group is sent in one write and its replies are judged one
+        by one, in order (RFC 2920 §3.2).
+        """
+        if data is None:
+            self._receive(None)
+            return
+        inputs = split_group(self.session.state, data)
+        self.record.commands += len(inputs)
+        try:
+            self._send(data)
+        except ConnectionLost:
+            self._closed(inputs[0])
+            return
+        for index, unit in enumerate(inputs):
+            if self.session.state.phase is Phase.CLOSED:
                 return
+            tls = self._receive(unit)
+            if tls:
+                self._start_tls(unit, injected=inputs[index + 1 :])
+                return
+
+    def _send(self, data: bytes) -> None:
+        shown = data
+        for secret, label in self.secrets.items():
+            shown = shown.replace(secret, label)
+        if shown == data:
+            self.connection.send(data)
+        else:
+            self.connection.send(data, shown=shown)
+
+    def _receive(self, data: bytes | None) -> bool:
+        """Read and judge the reply to `data`; return whether TLS starts now."""
         reply = self._read(data)
         if reply is None:
-            return
-        content = self.session.state.phase is Phase.CONTENT
+            return False
+        before = self.session.state
         step = self.session.observe(data, reply)
         self._judge(step, data)
-        if step.judgement.effect is Effect.CLOSE:
+        effect = step.judgement.effect
+        if effect is Effect.CLOSE:
             self._check_closed(data, reply)
-        elif content and data is not None and has_bare_line_end(data):
-            self._check_no_smuggling(data)
+        elif data is None:
+            pass
+        elif before.phase is Phase.CONTENT and has_bare_line_end(data):
+            self._check_no_stray_replies(
+                data,
+                "RFC 5321 §4.1.1.4, §2.3.8",
+                "more replies followed the reply to the end of data: the server "
+                "ended the content at a bare CR or LF and ran the bytes after "
+                "it as commands (SMTP smuggling)",
+            )
+        elif reply.code >= 400 and _rejected_chunk_has_lines(before, data):
+            self._check_no_stray_replies(
+                data,
+                "RFC 3030 §2",
+                "more replies followed the rejection of a BDAT chunk: the "
+                "server ran the chunk's lines as commands instead of reading "
+                "and discarding the chunk",
+            )
+        return effect is Effect.START_TLS
 
     def _read(self, data: bytes | None) -> Reply | None:
         try:
@@ -187,25 +251,48 @@ class _Checker:
                 escape(leftover[:200]) or "connection still open",
             )
 
-    def _check_no_smuggling(self, data: bytes) -> None:
-        # Only CRLF.CRLF ends the content (§4.1.1.4, §2.3.8). A server that
-        # ended it at a bare CR or LF before the real end answered too early
-        # and then ran the rest of the content as commands, whose replies
-        # follow the one just read.
+    def _check_no_stray_replies(self, data: bytes, section: str, reason: str) -> None:
+        # A conforming server sends nothing until the next command. Bytes
+        # that arrive now answer commands the client never sent as such:
+        # lines hidden in content or in a chunk. They follow the reply just
+        # read, so the wait scales with how long that reply took.
         shortest, longest = SMUGGLING_WINDOW
         window = min(longest, max(shortest, 3 * self.connection.last_reply_seconds))
         extra = self.connection.bytes_within(window)
-        if not extra:
+        if extra:
+            self._fail(data, Verdict.MUST, section, reason, escape(extra[:300]))
+
+    def _start_tls(self, data: bytes, injected: list[bytes]) -> None:
+        """Negotiate TLS after 220 to STARTTLS, then check for injection.
+
+        Lines sent in the same write after STARTTLS arrived before TLS; the
+        server MUST discard them (RFC 3207 §4.2). A server that answers them
+        inside the TLS session lets an attacker inject commands.
+        """
+        early = self.connection.pending
+        if early:
+            self._fail(
+                data,
+                Verdict.MUST,
+                "RFC 3207 §4",
+                "the server sent more bytes after 220 instead of waiting for "
+                "the TLS handshake",
+                escape(early[:300]),
+            )
             return
-        self._fail(
-            data,
-            Verdict.MUST,
-            "RFC 5321 §4.1.1.4, §2.3.8",
-            "more replies followed the reply to the end of data: the server "
-            "ended the content at a bare CR or LF and ran the bytes after it "
-            "as commands (SMTP smuggling)",
-            escape(extra[:300]),
-        )
+        try:
+            self.connection.start_tls()
+        except (TlsFailed, ConnectionLost) as error:
+            self._fail(data, Verdict.MISBEHAVED, "RFC 3207 §4", str(error), "")
+            return
+        if injected:
+            self._check_no_stray_replies(
+                data,
+                "RFC 3207 §4.2, §6",
+                "the server answered, inside the TLS session, commands that "
+                "were sent in plaintext together with STARTTLS (STARTTLS "
+                "command injection)",
+            )
 
     def _judge(self, step: Step, data: bytes | None) -> None:
         verdict = step.judgement.verdict
@@ -256,11 +343,14 @@ class _Checker:
         actual: str,
         expected: tuple[str, ...],
     ) -> Finding:
+        shown = data
+        for secret, label in self.secrets.items():
+            shown = shown.replace(secret, label) if shown is not None else None
         return Finding(
             verdict=verdict,
             section=section,
             reason=reason,
-            command=describe_command(data),
+            command=describe_command(shown),
             expected=expected,
             actual=actual,
             transcript=tuple(self.connection.transcript.entries),

@@ -151,7 +151,9 @@ def describe_command(data: bytes | None) -> str:
     """Return a short, escaped description of what was sent."""
     if data is None:
         return ""
-    first_line = data.split(b"\r\n", 1)[0]
+    first_line, _, rest = data.partition(b"\r\n")
+    if first_line[:5].upper() == b"BDAT ":
+        return f"{escape(first_line)} (chunk of {len(rest)} octets)"
     if data.count(b"\r\n") > 1:
         return f"message content ({len(data)} octets) starting {escape(first_line)}"
     return escape(first_line)
