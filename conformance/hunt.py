@@ -21,7 +21,8 @@ from conformance.findings import Finding, Violation
 from conformance.rules import Verdict
 from conformance.runner import Target
 from strategies.commands import Profile
-from strategies.plans import PLANS, Plan
+from strategies.extensions import secrets
+from strategies.plans import EXTENSION_PLANS, PLANS, ExtensionPlan, Plan, starttls
 
 #: Examples per plan in the first round of a hunt.
 FIRST_ROUND = 25
@@ -42,19 +43,22 @@ def hunt(
     *,
     strict: bool = False,
     max_examples: int = 200,
+    plans: dict[str, Plan] | None = None,
 ) -> HuntResult:
-    """Run every plan against `target` until one finds a failing finding.
+    """Run plans against `target` until one finds a failing finding.
 
     Plans run in two rounds: `FIRST_ROUND` examples each, then `max_examples`
-    each.
+    each. `plans` defaults to the base protocol's plans (`PLANS`); see
+    `extension_plans` for those of the extensions.
     """
     profile = profile or Profile()
+    plans = PLANS if plans is None else plans
     fail_at = Verdict.SHOULD if strict else Verdict.MUST
     start = time.perf_counter()
     # A first round with a small budget per plan finds what any plan finds
     # easily before one plan spends its whole budget on a fault it rarely hits.
     for budget in sorted({min(FIRST_ROUND, max_examples), max_examples}):
-        for name, plan in PLANS.items():
+        for name, plan in plans.items():
             search = _search(target, profile, plan, fail_at, budget)
             try:
                 search()
@@ -78,6 +82,27 @@ def _search(
     )
     @given(st.data())
     def search(data: st.DataObject) -> None:
-        run_session(target, plan(data, profile), fail_at=fail_at)
+        choose = plan(data, profile)
+        run_session(target, choose, fail_at=fail_at, secrets=secrets(profile))
 
     return search
+
+
+def extension_plans(*keywords: str, tls_first: bool = False) -> dict[str, Plan]:
+    """Return the plans of the properties of these EHLO keywords.
+
+    "STARTTLS" gives the STARTTLS plan; `tls_first` makes the others start
+    with STARTTLS, for keywords a server offers only inside TLS.
+    """
+    chosen: dict[str, Plan] = {}
+    for keyword in keywords:
+        if keyword == "STARTTLS":
+            chosen["starttls"] = starttls
+            continue
+        extension_plan = EXTENSION_PLANS[keyword]
+        chosen[keyword.lower()] = _with_tls_first(extension_plan, tls_first)
+    return chosen
+
+
+def _with_tls_first(plan: ExtensionPlan, tls_first: bool) -> Plan:
+    return lambda data, profile: plan(data, profile, tls_first)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from hypothesis import strategies as st
 
+from conformance.state import SessionState
+from strategies import extensions
 from strategies.commands import Profile, awkward_contents, respell
 from strategies.sessions import Mix, PlannedChooser, Segment
 
@@ -113,6 +115,115 @@ def content_endings(data: st.DataObject, profile: Profile) -> PlannedChooser:
     return PlannedChooser(data, profile, segments, contents=awkward_contents())
 
 
+# --- Extensions ---------------------------------------------------------------
+
+
+def _focused(*keywords: str) -> Mix:
+    return Mix(
+        plausible=40,
+        anywhere=5,
+        out_of_order=10,
+        extension=40,
+        focus=frozenset(keywords),
+    )
+
+
+def _ehlo(profile: Profile) -> Segment:
+    return Segment(fixed=f"EHLO {profile.helo_name}\r\n".encode("ascii"))
+
+
+def _extension_plan(
+    data: st.DataObject,
+    profile: Profile,
+    keywords: tuple[str, ...],
+    contents: extensions.ContentsFor = extensions.contents,
+    tls_first: bool = False,
+) -> PlannedChooser:
+    segments = [_ehlo(profile)]
+    if tls_first:
+        segments += [Segment(fixed=b"STARTTLS\r\n"), _ehlo(profile)]
+    segments.append(Segment(_focused(*keywords), steps=20, minimum=2))
+    return PlannedChooser(data, profile, segments, contents=contents)
+
+
+def pipelining(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """Groups of commands in one write; one reply each, in order (RFC 2920)."""
+    return _extension_plan(data, profile, ("PIPELINING",), tls_first=tls_first)
+
+
+def size(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """SIZE declarations under, at and over the limit, and oversized content."""
+    return _extension_plan(
+        data, profile, ("SIZE",), extensions.sized_contents, tls_first
+    )
+
+
+def eight_bit_mime(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """BODY=8BITMIME and 7BIT, invalid BODY values, and 8-bit content."""
+    return _extension_plan(data, profile, ("8BITMIME",), tls_first=tls_first)
+
+
+def smtputf8(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """UTF-8 paths with and without the SMTPUTF8 parameter."""
+    return _extension_plan(data, profile, ("SMTPUTF8",), tls_first=tls_first)
+
+
+def dsn(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """RET, ENVID, NOTIFY and ORCPT, valid, invalid and repeated."""
+    return _extension_plan(data, profile, ("DSN",), tls_first=tls_first)
+
+
+def chunking(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """BDAT chunks in and out of a transaction, LAST, and DATA after BDAT."""
+    keywords = ("CHUNKING", "8BITMIME", "PIPELINING")
+    return _extension_plan(data, profile, keywords, tls_first=tls_first)
+
+
+def enhanced_status_codes(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """Every kind of command, so that every kind of reply shows its code."""
+    segments = [_ehlo(profile)]
+    if tls_first:
+        segments += [Segment(fixed=b"STARTTLS\r\n"), _ehlo(profile)]
+    segments.append(Segment(DISORDERLY, steps=20, minimum=2))
+    return PlannedChooser(data, profile, segments)
+
+
+def starttls(data: st.DataObject, profile: Profile) -> PlannedChooser:
+    """An orderly prefix, STARTTLS (maybe with commands injected after it),
+    then commands that show whether the server forgot the pre-TLS session."""
+    variant = data.draw(st.integers(0, 3))
+    command = extensions.starttls(profile, SessionState(), variant)
+    segments = [
+        _ehlo(profile),
+        Segment(ORDERLY, steps=6),
+        Segment(fixed=command),
+        Segment(PROBING, steps=4, minimum=1),
+        Segment(_focused("STARTTLS"), steps=10),
+    ]
+    return PlannedChooser(data, profile, segments)
+
+
+def auth(
+    data: st.DataObject, profile: Profile, tls_first: bool = False
+) -> PlannedChooser:
+    """AUTH exchanges: success, cancel, bad base64, in a transaction, twice."""
+    return _extension_plan(data, profile, ("AUTH",), tls_first=tls_first)
+
+
 #: Every plan, by the name of the property that runs it.
 PLANS: dict[str, Plan] = {
     "command_order": command_order,
@@ -126,4 +237,19 @@ PLANS: dict[str, Plan] = {
     "case_insensitivity": case_insensitivity,
     "malformed_commands": malformed_commands,
     "line_length": line_length,
+}
+
+ExtensionPlan = Callable[[st.DataObject, Profile, bool], PlannedChooser]
+
+#: Extension plans by the EHLO keyword their property requires. Each takes
+#: `tls_first`, true when the keyword is advertised only after STARTTLS.
+EXTENSION_PLANS: dict[str, ExtensionPlan] = {
+    "PIPELINING": pipelining,
+    "SIZE": size,
+    "8BITMIME": eight_bit_mime,
+    "SMTPUTF8": smtputf8,
+    "ENHANCEDSTATUSCODES": enhanced_status_codes,
+    "DSN": dsn,
+    "CHUNKING": chunking,
+    "AUTH": auth,
 }

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from conformance.model import Phase, SessionState
+from conformance.state import Phase, SessionState
+from strategies import extensions
 from strategies.commands import (
     ANYWHERE,
     MALFORMED,
     Builder,
     Profile,
+    Step,
     build,
     data,
     ehlo,
@@ -30,6 +32,7 @@ from strategies.commands import (
     message_contents,
     quit_,
     rcpt,
+    rset,
     steps,
 )
 
@@ -50,15 +53,22 @@ class Mix:
         anywhere: commands legal in every state.
         out_of_order: transaction commands sent in the wrong state.
         stop: chance in 100, at each step, that the segment ends there.
+        extension: inputs of the advertised extensions named in `focus`
+            (see `strategies.extensions`); a plausible command when none is
+            advertised.
+        focus: EHLO keywords whose extensions the `extension` share uses.
     """
 
     plausible: int = 60
     anywhere: int = 20
     out_of_order: int = 10
     stop: int = 8
+    extension: int = 0
+    focus: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        if self.plausible + self.anywhere + self.out_of_order > 100:
+        total = self.plausible + self.anywhere + self.out_of_order + self.extension
+        if total > 100:
             raise ValueError(f"the percentages of {self!r} add up to more than 100")
 
 
@@ -76,6 +86,8 @@ def plausible_builders(state: SessionState) -> list[Builder]:
         return [rcpt]
     if phase is Phase.RCPT_OR_DATA:
         return [data, rcpt]
+    if phase in (Phase.CHUNKS, Phase.UNSETTLED):
+        return [rset]
     return [quit_]
 
 
@@ -115,12 +127,26 @@ def next_inputs(
     if state.phase is Phase.CONTENT:
         return draw(message_contents())
     step = draw(steps())
+    if state.phase is Phase.AUTH:
+        # Every line is a SASL response now; the roll picks which kind.
+        return extensions.sasl_response(profile, state, _sasl_variant(step))
     if may_stop and step.stop < mix.stop:
         return None
+    roll = step.roll - mix.plausible - mix.anywhere - mix.out_of_order
+    if 0 <= roll < mix.extension:
+        chosen = extensions.extension_builders(state, mix.focus)
+        if chosen:
+            builder = chosen[step.pick % len(chosen)]
+            return builder(profile, state, step.variant)
     builders = _builders_for(step.roll, state, mix)
     return build(
         builders[step.pick % len(builders)], profile, step.variant, step.spelling
     )
+
+
+def _sasl_variant(step: Step) -> int:
+    # Most responses are the right one, so that exchanges also succeed.
+    return 0 if step.roll < 70 else step.variant
 
 
 def _builders_for(roll: int, state: SessionState, mix: Mix) -> list[Builder]:
@@ -132,7 +158,14 @@ def _builders_for(roll: int, state: SessionState, mix: Mix) -> list[Builder]:
     roll -= mix.anywhere
     if roll < mix.out_of_order:
         return out_of_order_builders(state)
+    roll -= mix.out_of_order
+    if roll < mix.extension:
+        return plausible_builders(state)
     return MALFORMED
+
+
+#: Message content to draw: a strategy, or a function of the state giving one.
+Contents = st.SearchStrategy[bytes] | Callable[[SessionState], st.SearchStrategy[bytes]]
 
 
 @dataclass(frozen=True)
@@ -155,7 +188,8 @@ class PlannedChooser:
     `steps` inputs, and ends earlier when a step's stop roll says so once it
     has sent at least `minimum` inputs. A fixed segment sends its line once.
     Message content is drawn whenever the server awaits it, without counting
-    as a step, from `contents` (plain messages by default). `respell`, when
+    as a step, from `contents` (by default plain messages, with 8-bit lines
+    after BODY=8BITMIME). `respell`, when
     given, rewrites every drawn command line.
     """
 
@@ -165,18 +199,21 @@ class PlannedChooser:
         profile: Profile,
         segments: list[Segment],
         respell: Callable[[bytes], bytes] | None = None,
-        contents: st.SearchStrategy[bytes] | None = None,
+        contents: Contents | None = None,
     ) -> None:
         self._data = data
         self._profile = profile
         self._segments = list(segments)
         self._respell = respell
-        self._contents = contents if contents is not None else message_contents()
+        self._contents = contents if contents is not None else extensions.contents
         self._used = 0
 
     def __call__(self, state: SessionState) -> bytes | None:
         if state.phase is Phase.CONTENT:
-            return self._data.draw(self._contents)
+            contents = self._contents
+            if not isinstance(contents, st.SearchStrategy):
+                contents = contents(state)
+            return self._data.draw(contents)
         if state.errors >= MAX_ERRORS:
             return None
         while self._segments:
