@@ -29,6 +29,7 @@ from conformance.embedded import EmbeddedServer
 from conformance.errors import ConformanceError, TargetUnreachable
 from conformance.findings import Finding, Violation
 from conformance.liveness import ALIVE, check_alive
+from conformance.offer import Offer, probe
 from conformance.options import SuiteOptions, add_options, read_options
 from conformance.replay import replay_inputs
 from conformance.report import RunReport, versions, write_report
@@ -37,6 +38,7 @@ from conformance.runner import Connection, Target
 from conformance.summary import Summary, attach, shortest_per_key
 from conformance.waivers import Waiver
 from strategies.commands import Profile
+from strategies.extensions import secrets
 
 #: Seconds to wait for a reply once the target has hung in this property.
 HUNG_TIMEOUT = 0.25
@@ -46,6 +48,10 @@ _summary_key = pytest.StashKey[Summary]()
 _started_key = pytest.StashKey[datetime]()
 _report_path_key = pytest.StashKey[Path]()
 _liveness_key = pytest.StashKey[dict[str, str]]()
+_offer_key = pytest.StashKey[Offer | None]()
+
+#: The marker of a property that needs an advertised service extension.
+EXTENSION_MARKER = "smtp_extension"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
     summary = Summary()
     config.stash[_summary_key] = summary
     config.pluginmanager.register(summary, "smtp-summary")
+    config.addinivalue_line(
+        "markers",
+        f"{EXTENSION_MARKER}(keyword): run only if the target's EHLO reply "
+        "lists this service extension keyword, in plaintext or after STARTTLS",
+    )
     _register_settings(options)
     is_worker = hasattr(config, "workerinput")
     config.stash[_liveness_key] = {}
@@ -125,6 +136,8 @@ class SessionRunner:
     extensions: set[str] = field(default_factory=set)
     used_waivers: set[str] = field(default_factory=set)
     misbehaved: bool = False
+    #: The property's extension is advertised only after STARTTLS.
+    tls_first: bool = False
 
     def run(self, choose: Chooser, max_steps: int = 40) -> SessionRecord:
         """Run one session; raise `Violation` on a failing finding.
@@ -152,6 +165,7 @@ class SessionRunner:
                 fail_at=fail_at,
                 waive=self.waiver_for,
                 record=record,
+                secrets=secrets(self.profile),
             )
         except Violation as violation:
             if violation.finding.verdict is Verdict.MISBEHAVED:
@@ -222,8 +236,24 @@ def smtp(
         property_name=request.node.name,
         waivers=options.waivers,
     )
+    marker = request.node.get_closest_marker(EXTENSION_MARKER)
+    if marker is not None:
+        keyword = str(marker.args[0])
+        offer = _offer(request.config, smtp_target, options.profile)
+        if offer is not None:
+            reason = offer.skip_reason(keyword)
+            if reason is not None:
+                pytest.skip(reason)
+            runner.tls_first = offer.requires_tls(keyword)
     request.node.stash[_runner_key] = runner
     yield runner
+
+
+def _offer(config: pytest.Config, target: Target, profile: Profile) -> Offer | None:
+    # One probe per process (per xdist worker), shared by every property.
+    if _offer_key not in config.stash:
+        config.stash[_offer_key] = probe(target, profile.helo_name)
+    return config.stash[_offer_key]
 
 
 _runner_key = pytest.StashKey[SessionRunner]()
@@ -338,6 +368,7 @@ def _manifest(
         "banner": summary.banner,
         "ehlo_keywords": sorted(summary.extensions),
         "policy_observations": summary.policy_observations(),
+        "skipped": dict(sorted(summary.skipped.items())),
         "liveness": config.stash[_liveness_key],
         "waivers": [w.describe() for w in options.waivers],
         "unused_waivers": unused,
@@ -378,6 +409,8 @@ def pytest_terminal_summary(
         "findings: "
         + (", ".join(f"{count} {level}" for level, count in counts.items()) or "none")
     )
+    for name, reason in sorted(summary.skipped.items()):
+        write(f"skipped {name}: {reason}")
     for waiver in summary.unused_waivers(options.waivers):
         write(f"unused waiver: {waiver}")
     for when, state in config.stash[_liveness_key].items():

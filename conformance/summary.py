@@ -52,12 +52,16 @@ class Summary:
     banner: str = ""
     extensions: set[str] = field(default_factory=set)
     used_waivers: set[str] = field(default_factory=set)
+    #: Why each skipped property did not run, by property name.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.add(report)
 
     def add(self, report: pytest.TestReport) -> None:
         name = report.nodeid.rsplit("::", 1)[-1]
+        if report.skipped and isinstance(report.longrepr, tuple):
+            self.skipped[name] = str(report.longrepr[2]).removeprefix("Skipped: ")
         for key, value in report.user_properties:
             if key == FINDINGS_PROPERTY:
                 for data in json.loads(str(value)):
