@@ -52,3 +52,20 @@ class MalformedReply(TargetMisbehaved):
 
 class ReplyTooLarge(TargetMisbehaved):
     """A reply exceeded the suite's bound on line length or line count."""
+
+
+class TlsFailed(TargetMisbehaved):
+    """The TLS handshake after STARTTLS, or on an implicit-TLS port, failed.
+
+    The message states what failed and how to fix it.
+
+    Attributes:
+        certificate_rejected: the handshake failed because the suite could not
+            verify the server's certificate. That is usually a matter of the
+            suite's options (--tls-ca, --tls-no-verify) rather than a fault of
+            the target.
+    """
+
+    def __init__(self, message: str, certificate_rejected: bool = False) -> None:
+        super().__init__(message)
+        self.certificate_rejected = certificate_rejected
