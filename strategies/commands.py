@@ -14,7 +14,7 @@ as "malformed" that happens to be valid is judged as valid.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
 from hypothesis import strategies as st
@@ -39,11 +39,17 @@ class Profile:
         helo_name: the domain sent with EHLO and HELO.
         mail_from: the reverse-path address, without angle brackets.
         recipients: forward-path addresses the target is expected to accept.
+        auth_user: the AUTH user name, or None when AUTH is not tested.
+        auth_password: the AUTH password, set exactly when `auth_user` is.
+            It is left out of the repr, so it cannot reach a transcript,
+            report or Hypothesis output through one.
     """
 
     helo_name: str = "client.conformance.test"
     mail_from: str = "sender@conformance.test"
     recipients: tuple[str, ...] = ("recipient@conformance.test",)
+    auth_user: str | None = None
+    auth_password: str | None = field(default=None, repr=False)
 
 
 #: Builds a command line (without CRLF) from the profile and a variant number.
