@@ -2,8 +2,14 @@
 # Install Postfix from Debian's packages and run it as an SMTP test target.
 #
 # Usage:
-#   bash .ci/postfix.sh start PORT   install if missing, configure, (re)start
+#   bash .ci/postfix.sh start PORT [CERT_DIR]
+#                                    install if missing, configure, (re)start
 #   bash .ci/postfix.sh stop         stop the Postfix instance
+#
+# With CERT_DIR, smtpd offers STARTTLS with CERT_DIR/cert.pem and key.pem,
+# such as those "python -m conformance.certs CERT_DIR" writes; the suite then
+# verifies them with --tls-ca CERT_DIR/ca.pem. Without it, STARTTLS is off.
+# AUTH stays off either way, because this instance has no SASL set-up.
 #
 # The instance is the system one (/etc/postfix), so this script rewrites
 # parts of /etc/postfix/main.cf and master.cf: run it on a CI or throwaway
@@ -17,6 +23,9 @@ set -euo pipefail
 readonly MYHOSTNAME=postfix.conformance.test
 readonly LOG_FILE=/var/log/postfix.log
 readonly GREETING_TIMEOUT_SECONDS=30
+# Where the certificate and key are copied, so that smtpd does not depend on
+# the caller's directory staying in place.
+readonly TLS_DIR=/etc/postfix/conformance-tls
 
 log() {
     echo "postfix.sh: $*" >&2
@@ -28,7 +37,7 @@ die() {
 }
 
 usage() {
-    echo "usage: bash $0 start PORT | stop" >&2
+    echo "usage: bash $0 start PORT [CERT_DIR] | stop" >&2
     exit 2
 }
 
@@ -72,8 +81,30 @@ readonly MAIN_CF_SETTINGS=(
     "maillog_file=$LOG_FILE"
 )
 
+# Print the main.cf TLS settings for CERT_DIR, or those that turn TLS off.
+tls_settings() {
+    local cert_dir=$1
+    if [ -z "$cert_dir" ]; then
+        echo "smtpd_tls_security_level=none"
+        return
+    fi
+    echo "smtpd_tls_cert_file=$TLS_DIR/cert.pem"
+    echo "smtpd_tls_key_file=$TLS_DIR/key.pem"
+    echo "smtpd_tls_security_level=may"
+}
+
+install_certificate() {
+    local cert_dir=$1 file
+    for file in cert.pem key.pem; do
+        [ -r "$cert_dir/$file" ] || die "$cert_dir/$file is missing or unreadable; write it with: python -m conformance.certs $cert_dir"
+    done
+    install -d -m 0755 "$TLS_DIR"
+    install -m 0644 "$cert_dir/cert.pem" "$TLS_DIR/cert.pem"
+    install -m 0600 "$cert_dir/key.pem" "$TLS_DIR/key.pem"
+}
+
 configure_postfix() {
-    local port=$1
+    local port=$1 cert_dir=$2
 
     # Replace every smtpd listener (Debian's "smtp inet" on port 25, or one
     # left by an earlier start with another port) with 127.0.0.1:PORT.
@@ -93,8 +124,10 @@ configure_postfix() {
     # a rewrite postconf and "postfix check" each waited 1.5 to 2.1 s here
     # (Postfix 3.7.11). This edit comes after the postconf -M calls above
     # for the same reason.
+    local settings=("${MAIN_CF_SETTINGS[@]}")
+    mapfile -t -O "${#settings[@]}" settings < <(tls_settings "$cert_dir")
     local setting name changed=()
-    for setting in "${MAIN_CF_SETTINGS[@]}"; do
+    for setting in "${settings[@]}"; do
         name=${setting%%=*}
         if [ "$(postconf -h "$name")" != "${setting#*=}" ]; then
             changed+=("$setting")
@@ -147,7 +180,7 @@ wait_for_greeting() {
 }
 
 start() {
-    local port=$1
+    local port=$1 cert_dir=${2:-}
     [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] \
         || die "invalid port '$port': expected an integer from 1 to 65535"
 
@@ -159,7 +192,10 @@ start() {
     if accepts_connections "$port"; then
         die "127.0.0.1:$port is already in use by another server; choose a free port"
     fi
-    configure_postfix "$port"
+    if [ -n "$cert_dir" ]; then
+        install_certificate "$cert_dir"
+    fi
+    configure_postfix "$port" "$cert_dir"
     postfix start
     wait_for_greeting "$port"
 }
@@ -168,8 +204,8 @@ main() {
     [ "$(id -u)" -eq 0 ] || die "must be run as root because it installs packages and runs Postfix"
     case "${1:-}" in
         start)
-            [ $# -eq 2 ] || usage
-            start "$2"
+            [ $# -eq 2 ] || [ $# -eq 3 ] || usage
+            start "$2" "${3:-}"
             ;;
         stop)
             [ $# -eq 1 ] || usage

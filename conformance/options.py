@@ -7,8 +7,10 @@ Every value is checked before any test runs; a bad one raises
 from __future__ import annotations
 
 import math
+import os
 import re
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ DEFAULT_EXAMPLES = 60
 #: Examples per property in the certification profile, unless given.
 CERTIFICATION_EXAMPLES = 200
 PROFILES = ("default", "certification")
+#: Environment variable read for the AUTH password when --auth-password is
+#: absent, so that the password need not appear in the process list.
+PASSWORD_VARIABLE = "SMTP_AUTH_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class SuiteOptions:
         report_dir: where the run writes its report, or None for the default.
         waivers: known deviations that do not fail the run.
         strict_waivers: unused waivers fail the run.
+        tls_verify: verify the server's certificate; False with
+            --tls-no-verify. The TLS settings of a --target are in `target`,
+            and this one applies to the embedded server too.
     """
 
     target: Target | None
@@ -53,6 +61,7 @@ class SuiteOptions:
     report_dir: Path | None = None
     waivers: tuple[Waiver, ...] = ()
     strict_waivers: bool = False
+    tls_verify: bool = True
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -135,6 +144,41 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         help="fail the run when a waiver matched no finding",
     )
+    group.addoption(
+        "--tls-ca",
+        metavar="FILE",
+        help="PEM file of the CA certificates that verify the server's TLS "
+        "certificate (default: the system's CA certificates)",
+    )
+    group.addoption(
+        "--tls-no-verify",
+        action="store_true",
+        help="accept any TLS certificate, without checking its CA or names",
+    )
+    group.addoption(
+        "--tls-server-name",
+        metavar="NAME",
+        help="name sent in TLS SNI and checked against the server's "
+        "certificate (default: the --target host)",
+    )
+    group.addoption(
+        "--implicit-tls",
+        action="store_true",
+        help="start TLS right after connecting, before the greeting (port 465 "
+        "style), instead of only after STARTTLS",
+    )
+    group.addoption(
+        "--auth-user",
+        metavar="NAME",
+        help="user name for AUTH; needs a password too",
+    )
+    group.addoption(
+        "--auth-password",
+        metavar="SECRET",
+        help=f"password for AUTH. Without this option it is read from the "
+        f"{PASSWORD_VARIABLE} environment variable, which keeps it out of the "
+        "process list",
+    )
 
 
 def parse_target(value: str, timeout: float, reply_limit: float = 120.0) -> Target:
@@ -192,7 +236,110 @@ def _profile(config: pytest.Config) -> Profile:
             f"--helo-name {helo_name!r} is invalid: expected a domain such as "
             "client.example.test or an address literal such as [127.0.0.1]"
         )
-    return Profile(helo_name, mail_from, tuple(recipients))
+    user, password = _credentials(config)
+    return Profile(
+        helo_name,
+        mail_from,
+        tuple(recipients),
+        auth_user=user,
+        auth_password=password,
+    )
+
+
+def _credentials(config: pytest.Config) -> tuple[str | None, str | None]:
+    """Return the AUTH user and password, both or neither.
+
+    No message repeats the password, because usage errors reach the terminal.
+    """
+    user = config.getoption("auth_user")
+    password = config.getoption("auth_password")
+    source = "--auth-password"
+    if password is None and os.environ.get(PASSWORD_VARIABLE):
+        password = os.environ[PASSWORD_VARIABLE]
+        source = PASSWORD_VARIABLE
+    if user is None and password is None:
+        return None, None
+    if user is None:
+        fix = "pass --auth-user NAME"
+        if source == PASSWORD_VARIABLE:
+            fix += f", or unset {PASSWORD_VARIABLE}"
+        raise pytest.UsageError(f"{source} is set but --auth-user is missing: {fix}")
+    if password is None:
+        raise pytest.UsageError(
+            f"--auth-user {user!r} needs a password: set the {PASSWORD_VARIABLE} "
+            "environment variable, or pass --auth-password SECRET"
+        )
+    if not user or any(char in user for char in "\0\r\n"):
+        raise pytest.UsageError(
+            f"--auth-user {user!r} is invalid: expected a non-empty name without "
+            "NUL, CR or LF"
+        )
+    if not password or any(char in password for char in "\0\r\n"):
+        raise pytest.UsageError(
+            f"the password from {source} is invalid: expected a non-empty "
+            "password without NUL, CR or LF"
+        )
+    return user, password
+
+
+def _check_ca_file(value: str) -> None:
+    path = Path(value)
+    if not path.is_file():
+        problem = "no such file" if not path.exists() else "not a regular file"
+        raise pytest.UsageError(
+            f"--tls-ca {value!r} is invalid: {problem}. Pass the path of a PEM "
+            "file of CA certificates, such as the ca.pem written by "
+            "python -m conformance.certs"
+        )
+    try:
+        ssl.create_default_context(cafile=value)
+    except OSError as error:
+        # ssl.SSLError is an OSError too, raised when no certificate loaded.
+        reason = getattr(error, "reason", None) or error.strerror or str(error)
+        raise pytest.UsageError(
+            f"--tls-ca {value!r} is invalid: cannot load CA certificates from it "
+            f"({reason}). Pass a readable PEM file of CA certificates"
+        ) from None
+
+
+def _tls_target(config: pytest.Config, target: Target | None) -> Target | None:
+    """Apply the TLS options to `target`, after checking them."""
+    ca_file = config.getoption("tls_ca")
+    server_name = config.getoption("tls_server_name")
+    implicit_tls = config.getoption("implicit_tls")
+    verify = not config.getoption("tls_no_verify")
+    if target is None:
+        for option, value in [
+            ("--tls-ca", ca_file),
+            ("--tls-server-name", server_name),
+            ("--implicit-tls", implicit_tls),
+        ]:
+            if value:
+                raise pytest.UsageError(
+                    f"{option} needs --target: the embedded server offers "
+                    "STARTTLS with a certificate from its own CA, which the "
+                    "suite trusts already"
+                )
+        return None
+    if ca_file is not None and not verify:
+        raise pytest.UsageError(
+            "--tls-ca and --tls-no-verify exclude each other: --tls-no-verify "
+            "accepts any certificate, so drop one of them"
+        )
+    if ca_file is not None:
+        _check_ca_file(ca_file)
+    if server_name is not None and not server_name.strip():
+        raise pytest.UsageError(
+            "--tls-server-name is empty: give the name the server's "
+            "certificate lists, or leave the option out to use the --target host"
+        )
+    return replace(
+        target,
+        tls_ca=ca_file,
+        tls_verify=verify,
+        implicit_tls=implicit_tls,
+        server_name=server_name,
+    )
 
 
 def _waivers(config: pytest.Config) -> tuple[Waiver, ...]:
@@ -240,8 +387,9 @@ def read_options(config: pytest.Config) -> SuiteOptions:
             "check the embedded server"
         )
     report_dir = config.getoption("report_dir")
+    target = parse_target(value, timeout, reply_limit) if value else None
     return SuiteOptions(
-        target=parse_target(value, timeout, reply_limit) if value else None,
+        target=_tls_target(config, target),
         strict=bool(config.getoption("smtp_strict") or config.getoption("strict")),
         profile=_profile(config),
         examples=examples,
@@ -251,4 +399,5 @@ def read_options(config: pytest.Config) -> SuiteOptions:
         report_dir=Path(report_dir) if report_dir else None,
         waivers=_waivers(config),
         strict_waivers=config.getoption("strict_waivers"),
+        tls_verify=not config.getoption("tls_no_verify"),
     )

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis.errors import Flaky
 
 from conformance.driver import Chooser, SessionRecord, run_session
-from conformance.embedded import EmbeddedServer
-from conformance.errors import ConformanceError, TargetUnreachable
+from conformance.embedded import TEST_PASSWORD, TEST_USER, EmbeddedServer
+from conformance.errors import ConformanceError, TargetUnreachable, TlsFailed
 from conformance.findings import Finding, Violation
 from conformance.liveness import ALIVE, check_alive
 from conformance.offer import Offer, probe
@@ -97,6 +97,12 @@ def _register_settings(options: SuiteOptions) -> None:
 
 
 def _check_reachable(target: Target) -> None:
+    """Stop the run early when the target cannot be reached.
+
+    With --implicit-tls a failed handshake stops the run too, because no
+    session could get past it. STARTTLS is not tried here: a server whose
+    certificate the suite cannot verify is still checked without TLS.
+    """
     try:
         with Connection.open(target) as connection:
             connection.read_reply()
@@ -105,6 +111,8 @@ def _check_reachable(target: Target) -> None:
             f"--target {target.address}: {error}. Check that the server is "
             "running and listens on that address and port."
         ) from None
+    except TlsFailed as error:
+        raise pytest.UsageError(f"--target {target.address}: {error}") from None
     except ConformanceError:
         # The server accepts connections but its greeting is broken or late.
         # That is a finding for the properties to report, not a usage error.
@@ -213,14 +221,37 @@ class SessionRunner:
 
 
 @pytest.fixture(scope="session")
-def smtp_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+def smtp_target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
     """Provide the server under test: --target, or an embedded aiosmtpd server."""
     options = request.config.stash[_options_key]
     if options.target is not None:
         yield options.target
         return
+    certificates = tmp_path_factory.mktemp("embedded-tls")
     with EmbeddedServer() as server:
-        yield Target(server.host, server.port, options.timeout, options.reply_limit)
+        files = server.authority.write(certificates)
+        yield Target(
+            server.host,
+            server.port,
+            options.timeout,
+            options.reply_limit,
+            tls_ca=str(files.ca),
+            tls_verify=options.tls_verify,
+        )
+
+
+def session_profile(options: SuiteOptions) -> Profile:
+    """Return the profile the sessions use.
+
+    Without --target and --auth-user, AUTH uses the embedded server's test
+    account.
+    """
+    profile = options.profile
+    if options.target is None and profile.auth_user is None:
+        profile = replace(profile, auth_user=TEST_USER, auth_password=TEST_PASSWORD)
+    return profile
 
 
 @pytest.fixture
@@ -231,7 +262,7 @@ def smtp(
     options = request.config.stash[_options_key]
     runner = SessionRunner(
         smtp_target,
-        options.profile,
+        session_profile(options),
         options.strict,
         property_name=request.node.name,
         waivers=options.waivers,
@@ -365,6 +396,9 @@ def _manifest(
         "examples_per_property": options.examples,
         "strict": options.strict,
         "target": _target_label(options),
+        "tls": _tls_settings(options),
+        # The user name only: the manifest never contains the password.
+        "auth_user": session_profile(options).auth_user,
         "banner": summary.banner,
         "ehlo_keywords": sorted(summary.extensions),
         "policy_observations": summary.policy_observations(),
@@ -380,6 +414,18 @@ def _manifest(
         "connections": summary.sessions,
         "sessions": summary.sessions,
         "commands": summary.commands,
+    }
+
+
+def _tls_settings(options: SuiteOptions) -> dict[str, Any]:
+    target = options.target
+    if target is None:
+        return {"ca": "the embedded server's test CA", "verify": options.tls_verify}
+    return {
+        "ca": target.tls_ca or "system default",
+        "verify": target.tls_verify,
+        "implicit": target.implicit_tls,
+        "server_name": target.tls_server_name,
     }
 
 

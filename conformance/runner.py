@@ -6,13 +6,20 @@ its final line (RFC 5321 §4.2): the runner never waits for an idle timeout to
 decide that a reply is complete. The idle timeout applies to each wait for
 bytes, and a longer limit to each whole reply, so a server that slows its
 replies on purpose is waited for while one that trickles bytes forever is not.
+
+TLS starts either right after the TCP connection (`Target.implicit_tls`, the
+port-465 style of RFC 8314) or when the caller calls `Connection.start_tls`
+after a 220 reply to STARTTLS (RFC 3207). The same bounds apply over TLS, and
+the whole handshake must end within the idle timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -22,6 +29,7 @@ from conformance.errors import (
     ConnectionLost,
     ReplyTimeout,
     TargetUnreachable,
+    TlsFailed,
 )
 from conformance.replies import Reply, ReplyParser
 from conformance.transcript import Transcript
@@ -29,6 +37,10 @@ from conformance.transcript import Transcript
 logger = logging.getLogger(__name__)
 
 _RECEIVE_SIZE = 65536
+
+#: OpenSSL verification codes for a certificate that does not name the host
+#: (X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH).
+_NAME_MISMATCH_CODES = (62, 64)
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,14 @@ class Target:
             byte at a time must still end.
         max_reply_line: longest reply line accepted, in octets.
         max_reply_lines: most lines one reply may have.
+        tls_ca: a PEM file of CA certificates that verify the server's
+            certificate, or None for the system's default CAs.
+        tls_verify: verify the server's certificate and name. False accepts
+            any certificate.
+        implicit_tls: start TLS right after connecting, before the greeting
+            (port 465 style), instead of only after STARTTLS.
+        server_name: the name sent as SNI and checked against the
+            certificate, or None for `host`.
     """
 
     host: str
@@ -54,11 +74,39 @@ class Target:
     reply_time_limit: float = 120.0
     max_reply_line: int = 64 * 1024
     max_reply_lines: int = 1000
+    tls_ca: str | None = None
+    tls_verify: bool = True
+    implicit_tls: bool = False
+    server_name: str | None = None
 
     @property
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+    @property
+    def tls_server_name(self) -> str:
+        """The name the server's certificate must be valid for."""
+        return self.server_name or self.host
+
+    def client_context(self) -> ssl.SSLContext:
+        """Return the client-side TLS context for this target.
+
+        With `tls_verify`, the server's certificate must chain to a CA in
+        `tls_ca` (or to a system CA when `tls_ca` is None) and be valid for
+        `tls_server_name`, which may be an IP address. Without it, any
+        certificate is accepted.
+
+        Raises:
+            OSError: `tls_ca` could not be read.
+            ssl.SSLError: `tls_ca` contains no valid PEM certificate.
+        """
+        if not self.tls_verify:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        return ssl.create_default_context(cafile=self.tls_ca)
 
 
 @dataclass
@@ -73,6 +121,8 @@ class Connection:
     sock: socket.socket
     transcript: Transcript = field(default_factory=Transcript)
     closed_by_peer: bool = False
+    #: True once a TLS handshake succeeded on this connection.
+    tls_active: bool = False
     #: Seconds from the last send to the end of the reply that followed it.
     last_reply_seconds: float = 0.0
     _sent_at: float = field(default=0.0, init=False)
@@ -86,10 +136,11 @@ class Connection:
 
     @classmethod
     def open(cls, target: Target) -> Connection:
-        """Connect to the target.
+        """Connect to the target, and with `Target.implicit_tls` start TLS.
 
         Raises:
             TargetUnreachable: the TCP connection could not be made.
+            TlsFailed: the implicit TLS handshake failed.
         """
         try:
             sock = socket.create_connection(
@@ -105,7 +156,14 @@ class Connection:
                 f"cannot connect to {target.address}: {error.strerror or error}"
             ) from error
         logger.info("connected to %s", target.address)
-        return cls(target, sock)
+        connection = cls(target, sock)
+        if target.implicit_tls:
+            try:
+                connection._handshake()
+            except TlsFailed:
+                connection.close()
+                raise
+        return connection
 
     def __enter__(self) -> Connection:
         return self
@@ -122,15 +180,27 @@ class Connection:
         with contextlib.suppress(OSError):
             self.sock.close()
 
-    def send(self, data: bytes) -> None:
+    @property
+    def pending(self) -> bytes:
+        """Bytes received but not yet parsed as a complete reply."""
+        return self._parser.pending
+
+    def send(self, data: bytes, shown: bytes | None = None) -> None:
         """Send bytes and record them.
+
+        Args:
+            data: the bytes to send.
+            shown: what the transcript and the debug log record in place of
+                `data`, such as the command with its credentials masked.
+                None records `data` itself.
 
         Raises:
             ConnectionLost: the target had closed or reset the connection.
         """
-        self.transcript.client(data)
+        recorded = data if shown is None else shown
+        self.transcript.client(recorded)
         self._sent_at = time.monotonic()
-        logger.debug("%s C: %r", self.target.address, data[:200])
+        logger.debug("%s C: %r", self.target.address, recorded[:200])
         try:
             self.sock.sendall(data)
         except OSError as error:
@@ -138,6 +208,100 @@ class Connection:
             raise ConnectionLost(
                 f"the connection failed while sending: {error.strerror or error}"
             ) from error
+
+    def start_tls(self) -> None:
+        """Start TLS on this connection, after a 220 reply to STARTTLS.
+
+        Bytes already received after the 220 reply (see `pending`) were sent
+        in plain text, so they are discarded, never read as replies over TLS
+        (RFC 3207 §4.2 has the client discard what it learned before TLS).
+        Check `pending` first to report them.
+
+        Raises:
+            TlsFailed: the handshake failed or timed out.
+            RuntimeError: TLS is already active on this connection.
+        """
+        if self.tls_active:
+            raise RuntimeError("start_tls called on a connection that uses TLS")
+        self._handshake()
+
+    def _handshake(self) -> None:
+        discarded = self._parser.pending
+        if discarded:
+            self.transcript.note(
+                f"{len(discarded)} plain-text octets received before TLS "
+                "started were discarded"
+            )
+        self._parser = ReplyParser(
+            max_line=self.target.max_reply_line,
+            max_lines=self.target.max_reply_lines,
+        )
+        try:
+            wrapped = self._wrap()
+        except TlsFailed as error:
+            self.transcript.note(f"TLS handshake failed: {error}")
+            logger.info("%s TLS handshake failed: %s", self.target.address, error)
+            raise
+        self.tls_active = True
+        cipher = wrapped.cipher()
+        description = f"{wrapped.version()} {cipher[0] if cipher else ''}".strip()
+        self.transcript.note(f"TLS handshake done: {description}")
+        logger.info("%s TLS started: %s", self.target.address, description)
+
+    def _wrap(self) -> ssl.SSLSocket:
+        target = self.target
+        name = target.tls_server_name
+        try:
+            context = target.client_context()
+        except (OSError, ssl.SSLError) as error:
+            raise TlsFailed(
+                f"cannot load the CA certificates in {target.tls_ca}: "
+                f"{_ssl_reason(error)}. Pass --tls-ca FILE with a readable "
+                "PEM file"
+            ) from None
+        try:
+            # wrap_socket takes over the descriptor: from here on the plain
+            # socket object is detached and only the wrapped one is usable.
+            wrapped = context.wrap_socket(
+                self.sock, server_hostname=name, do_handshake_on_connect=False
+            )
+        except ValueError as error:
+            raise TlsFailed(
+                f"cannot start TLS with the server name {name!r}: {error}"
+            ) from None
+        self.sock = wrapped
+        # The ssl module (CPython 3.11) applies the timeout to the whole
+        # handshake, not to each read within it, so a server that trickles
+        # its handshake records cannot stretch it; a test checks this.
+        wrapped.settimeout(target.timeout)
+        try:
+            wrapped.do_handshake()
+        except ssl.SSLCertVerificationError as error:
+            raise TlsFailed(
+                _certificate_message(target, error), certificate_rejected=True
+            ) from None
+        except TimeoutError:
+            raise TlsFailed(
+                f"the TLS handshake with {target.address} timed out: it did not "
+                f"finish within {target.timeout:g} s (raise --smtp-timeout if "
+                "the server is just slow)"
+            ) from None
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
+            raise TlsFailed(
+                f"the server at {target.address} closed the connection during "
+                f"the TLS handshake. {_mode_hint(target)}"
+            ) from None
+        except ssl.SSLError as error:
+            raise TlsFailed(
+                f"the TLS handshake with {target.address} failed: "
+                f"{_ssl_reason(error)}. {_mode_hint(target)}"
+            ) from None
+        except OSError as error:
+            raise TlsFailed(
+                f"the connection to {target.address} failed during the TLS "
+                f"handshake: {error.strerror or error}"
+            ) from None
+        return wrapped
 
     def read_reply(self) -> Reply:
         """Read one complete reply within the target's timeout.
@@ -173,6 +337,13 @@ class Connection:
                 f"no reply: nothing received for {idle:g} s (raise "
                 "--smtp-timeout if the server is just slow)"
             ) from None
+        except ssl.SSLError as error:
+            self.closed_by_peer = True
+            reason = _ssl_reason(error)
+            self.transcript.note(f"TLS error: {reason}")
+            raise ConnectionLost(
+                f"the TLS connection failed while reading: {reason}"
+            ) from error
         except OSError as error:
             self.closed_by_peer = True
             self.transcript.note(f"connection reset: {error.strerror or error}")
@@ -253,3 +424,40 @@ class Connection:
             f"connection still open {self.target.timeout:g} s after the reply"
         )
         return unexpected
+
+
+def _ssl_reason(error: OSError) -> str:
+    """Return an ssl error as words, without OpenSSL's source location."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str):
+        return reason.lower().replace("_", " ")
+    text = str(error.strerror or error)
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+
+
+def _mode_hint(target: Target) -> str:
+    if target.implicit_tls:
+        return (
+            "Check that this port expects TLS right after connecting, or leave "
+            "out --implicit-tls if it offers STARTTLS"
+        )
+    return "Check that the server's TLS set-up (certificate, key, versions) works"
+
+
+def _certificate_message(target: Target, error: ssl.SSLCertVerificationError) -> str:
+    detail = error.verify_message or _ssl_reason(error)
+    failed = (
+        f"the TLS handshake with {target.address} failed: the server's "
+        f"certificate was rejected ({detail})"
+    )
+    if error.verify_code in _NAME_MISMATCH_CODES:
+        return (
+            f"{failed}. It is not valid for {target.tls_server_name!r}: pass "
+            "--tls-server-name NAME with a name the certificate lists, or "
+            "--tls-no-verify"
+        )
+    trusted = target.tls_ca or "the system's CA certificates"
+    return (
+        f"{failed}. Pass --tls-ca FILE with the CA that signed the server's "
+        f"certificate (the CAs used were {trusted}), or --tls-no-verify"
+    )
