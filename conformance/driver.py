@@ -269,6 +269,12 @@ class _Checker:
         server MUST discard them (RFC 3207 §4.2). A server that answers them
         inside the TLS session lets an attacker inject commands.
         """
+        if self.connection.tls_active:
+            # The model already judged the 220; a TLS layer inside TLS would
+            # test nothing more, so the session ends here.
+            self.connection.transcript.note("no second TLS layer started")
+            self.session.state = SessionState(phase=Phase.CLOSED)
+            return
         early = self.connection.pending
         if early:
             self._fail(

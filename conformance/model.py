@@ -851,7 +851,7 @@ def advance(
     if effect in (Effect.START_TLS, Effect.SASL_CHALLENGE, Effect.AUTHENTICATED):
         return _advance_security(state, effect, command)
     if effect is Effect.END_SASL:
-        return replace(state, phase=_after_transaction(state), sasl=None)
+        return replace(state, phase=_sasl_resumes(state), sasl=None)
     if effect is Effect.ADD_CHUNK:
         return replace(state, phase=Phase.CHUNKS)
     if effect is Effect.UNSETTLE:
@@ -882,9 +882,7 @@ def _advance_security(
     if effect is Effect.START_TLS:
         return extensions.after_tls(state)
     if effect is Effect.AUTHENTICATED:
-        return replace(
-            state, phase=_after_transaction(state), authenticated=True, sasl=None
-        )
+        return replace(state, phase=_sasl_resumes(state), authenticated=True, sasl=None)
     # A 334 challenge: to AUTH it starts the exchange, to a response it
     # continues it.
     if state.phase is Phase.AUTH and state.sasl is not None:
@@ -893,7 +891,15 @@ def _advance_security(
     if isinstance(command, Invalid):
         command = command.lenient_reading
     mechanism = command.mechanism if isinstance(command, Auth) else ""
-    return replace(state, phase=Phase.AUTH, sasl=(mechanism, 0))
+    return replace(
+        state, phase=Phase.AUTH, sasl=(mechanism, 0), before_sasl=state.phase
+    )
+
+
+def _sasl_resumes(state: SessionState) -> Phase:
+    # AUTH leaves the session where it was: before EHLO, or (where a server
+    # wrongly accepts it there) inside a transaction.
+    return state.before_sasl if state.phase is Phase.AUTH else state.phase
 
 
 def _identify(state: SessionState, reply: Reply | None, verb: str) -> SessionState:

@@ -61,6 +61,7 @@ class SessionState:
         authenticated: an AUTH exchange ended in 235.
         sasl: while in `Phase.AUTH`, the mechanism and how many challenges
             the client has answered.
+        before_sasl: the phase to return to when the SASL exchange ends.
         body: the BODY parameter of the open transaction's MAIL, upper-cased.
         utf8: the open transaction's MAIL carried SMTPUTF8.
     """
@@ -74,6 +75,7 @@ class SessionState:
     tls: bool = False
     authenticated: bool = False
     sasl: tuple[str, int] | None = None
+    before_sasl: Phase = Phase.MAIL
     body: str = ""
     utf8: bool = False
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from conformance.model import split_group
+from conformance.model import Session, split_group
 from conformance.rules import Effect, Verdict
 from conformance.state import Phase, SessionState
 from tests.selftest.test_model import judge, observe, reply
@@ -21,6 +21,11 @@ def advertising(*lines: str, **fields: object) -> SessionState:
         extension_lines=lines,
     )
     return replace(state, **fields)  # type: ignore[arg-type]
+
+
+def phase(session: Session) -> Phase:
+    # A function call keeps mypy from narrowing the phase between steps.
+    return session.state.phase
 
 
 MAIL = b"MAIL FROM:<a@example.test>"
@@ -175,7 +180,7 @@ def test_starttls_220_restarts_session() -> None:
         (b"STARTTLS\r\n", TLS_OFFERED, 454, Verdict.CONFORMS),
         (b"STARTTLS now\r\n", TLS_OFFERED, 501, Verdict.CONFORMS),
         (b"STARTTLS now\r\n", TLS_OFFERED, 220, Verdict.SHOULD),
-        (b"STARTTLS\r\n", advertising("SIZE", tls=True), 220, Verdict.MUST),
+        (b"STARTTLS\r\n", advertising("SIZE", tls=True), 220, Verdict.SHOULD),
         (b"STARTTLS\r\n", advertising("SIZE", tls=True), 503, Verdict.CONFORMS),
     ],
 )
@@ -245,12 +250,12 @@ def test_auth_replies(
 
 def test_login_exchange() -> None:
     session = observe(AUTH_OFFERED, b"AUTH LOGIN\r\n", 334, "VXNlcm5hbWU6")
-    assert session.state.phase is Phase.AUTH
+    assert phase(session) is Phase.AUTH
     assert session.state.sasl == ("LOGIN", 0)
     session.observe(b"dXNlcg==\r\n", reply(334, "UGFzc3dvcmQ6"))
     assert session.state.sasl == ("LOGIN", 1)
     session.observe(b"cGFzcw==\r\n", reply(235, "2.7.0 ok"))
-    assert session.state.phase is Phase.MAIL
+    assert phase(session) is Phase.MAIL
     assert session.state.authenticated is True
 
 
@@ -277,9 +282,9 @@ CHUNKING = advertising("CHUNKING", "PIPELINING", phase=Phase.RCPT_OR_DATA)
 
 def test_bdat_chunks_then_last() -> None:
     session = observe(CHUNKING, b"BDAT 5\r\nHello", 250)
-    assert session.state.phase is Phase.CHUNKS
+    assert phase(session) is Phase.CHUNKS
     session.observe(b"BDAT 0 LAST\r\n", reply(250, "queued"))
-    assert session.state.phase is Phase.MAIL
+    assert phase(session) is Phase.MAIL
 
 
 @pytest.mark.parametrize(
@@ -330,9 +335,9 @@ def test_chunking_replies(
 
 def test_rejected_chunk_unsettles() -> None:
     session = observe(CHUNKING, b"BDAT 5 LAST\r\nHello", 552)
-    assert session.state.phase is Phase.UNSETTLED
+    assert phase(session) is Phase.UNSETTLED
     session.observe(b"RSET\r\n", reply(250, "ok"))
-    assert session.state.phase is Phase.MAIL
+    assert phase(session) is Phase.MAIL
 
 
 def test_split_group_keeps_chunks_whole() -> None:
