@@ -342,8 +342,15 @@ def _tls_target(config: pytest.Config, target: Target | None) -> Target | None:
     )
 
 
+#: Waivers for the embedded aiosmtpd target, applied when neither --target nor
+#: --waivers is given.
+EMBEDDED_WAIVERS = Path(__file__).with_name("aiosmtpd-waivers.toml")
+
+
 def _waivers(config: pytest.Config) -> tuple[Waiver, ...]:
     value = config.getoption("waivers")
+    if not value and config.getoption("target") is None:
+        return tuple(load_waivers(EMBEDDED_WAIVERS))
     if not value:
         return ()
     try:
