@@ -1,12 +1,13 @@
 """Command-line tools: replay a finding, compare reports.
 
-python -m conformance replay FILE --target HOST:PORT
+python -m conformance replay FILE --target HOST:PORT [TLS and AUTH options]
 python -m conformance matrix REPORT.json... [--output DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from conformance.errors import TargetUnreachable
 from conformance.matrix import ReportFileError, write_matrix
 from conformance.replay import ReplayFileError, read_replay, replay_inputs
 from conformance.runner import Target
+from strategies.commands import Profile
+from strategies.extensions import secrets
 
 #: Exit codes of "replay": the finding came back, or it did not.
 REPRODUCED = 1
@@ -21,7 +24,8 @@ NOT_REPRODUCED = 0
 USAGE_ERROR = 2
 
 
-def _target(value: str, timeout: float) -> Target:
+def _target(args: argparse.Namespace) -> Target:
+    value = args.target
     host, _, port = value.rpartition(":")
     host = host.strip("[]")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -29,18 +33,45 @@ def _target(value: str, timeout: float) -> Target:
             f"--target {value!r} is invalid: expected HOST:PORT, for example "
             "--target 127.0.0.1:2525"
         )
-    return Target(host, int(port), timeout=timeout)
+    if args.tls_ca and not Path(args.tls_ca).is_file():
+        raise ValueError(
+            f"--tls-ca {args.tls_ca!r} is not a file: give the CA's PEM file"
+        )
+    return Target(
+        host,
+        int(port),
+        timeout=args.timeout,
+        tls_ca=args.tls_ca,
+        tls_verify=not args.tls_no_verify,
+        implicit_tls=args.implicit_tls,
+        server_name=args.tls_server_name,
+    )
+
+
+def _secrets(args: argparse.Namespace) -> dict[bytes, bytes]:
+    password = os.environ.get("SMTP_AUTH_PASSWORD")
+    if args.auth_user is None:
+        return {}
+    if not password:
+        raise ValueError(
+            "--auth-user needs the password in the SMTP_AUTH_PASSWORD "
+            "environment variable"
+        )
+    return secrets(Profile(auth_user=args.auth_user, auth_password=password))
 
 
 def _replay(args: argparse.Namespace) -> int:
     try:
-        target = _target(args.target, args.timeout)
+        target = _target(args)
+        credentials = _secrets(args)
         stored = read_replay(Path(args.file))
     except (ValueError, ReplayFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
     try:
-        result = replay_inputs(target, stored.inputs, stored.verdict, stored.section)
+        result = replay_inputs(
+            target, stored.inputs, stored.verdict, stored.section, credentials
+        )
     except TargetUnreachable as error:
         print(f"error: {error}; check that the server is running", file=sys.stderr)
         return USAGE_ERROR
@@ -89,6 +120,28 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         metavar="SECONDS",
         help="seconds the server may stay silent (default 10)",
+    )
+    replay.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="PEM file of the CA of the server's certificate",
+    )
+    replay.add_argument(
+        "--tls-no-verify",
+        action="store_true",
+        help="accept any server certificate",
+    )
+    replay.add_argument(
+        "--tls-server-name", metavar="NAME", help="name to check the certificate for"
+    )
+    replay.add_argument(
+        "--implicit-tls", action="store_true", help="start TLS before the greeting"
+    )
+    replay.add_argument(
+        "--auth-user",
+        metavar="NAME",
+        help="AUTH user whose credentials the replay file shows as labels; "
+        "the password comes from the SMTP_AUTH_PASSWORD environment variable",
     )
     replay.set_defaults(run=_replay)
     matrix = commands.add_parser(

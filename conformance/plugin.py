@@ -302,7 +302,10 @@ def pytest_runtest_makereport(
         failing = []
         if call.excinfo is not None:
             error = call.excinfo.value
-            failing = [_rerun(runner.target, v.finding) for v in _violations(error)]
+            failing = [
+                _rerun(runner.target, v.finding, runner.profile)
+                for v in _violations(error)
+            ]
             if not failing and isinstance(error, Flaky):
                 report.longrepr = _flaky_message(error)
         if failing:
@@ -312,7 +315,7 @@ def pytest_runtest_makereport(
     return report
 
 
-def _rerun(target: Target, finding: Finding) -> Finding:
+def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
     """Re-send a failing finding's inputs and note whether it came back.
 
     A finding that does not come back is reported as flaky, with the
@@ -320,7 +323,9 @@ def _rerun(target: Target, finding: Finding) -> Finding:
     afterwards tells whether the target is still alive.
     """
     inputs = tuple(entry.data for entry in finding.transcript if entry.direction == "C")
-    result = replay_inputs(target, inputs, finding.verdict.label, finding.section)
+    result = replay_inputs(
+        target, inputs, finding.verdict.label, finding.section, secrets(profile)
+    )
     if result.reproduced:
         finding = replace(finding, reproduced="deterministic")
     else:

@@ -150,14 +150,22 @@ class ReplayResult:
 
 
 def replay_inputs(
-    target: Target, inputs: tuple[bytes, ...], verdict: str, section: str
+    target: Target,
+    inputs: tuple[bytes, ...],
+    verdict: str,
+    section: str,
+    secrets: dict[bytes, bytes] | None = None,
 ) -> ReplayResult:
     """Send `inputs` in order and report whether the finding comes back.
 
     Every reply is judged as in a property run, and the first finding at the
-    stored verdict's level or above ends the replay.
+    stored verdict's level or above ends the replay. Transcripts show labels
+    in place of credentials; `secrets` maps each credential to its label, so
+    the replay sends the credential again and still keeps it out of its own
+    transcript. A STARTTLS that gets 220 is followed by a handshake, as in a
+    property run.
     """
-    remaining = list(inputs)
+    remaining = [_restore(data, secrets or {}) for data in inputs]
     levels = {level.label: level for level in Verdict}
     fail_at = levels.get(verdict, Verdict.SHOULD)
 
@@ -165,7 +173,15 @@ def replay_inputs(
         return remaining.pop(0) if remaining else None
 
     try:
-        record = run_session(target, choose, max_steps=len(inputs) + 1, fail_at=fail_at)
+        # A pipelined group is one input but counts one step per command, so
+        # the step limit must not end the replay before its inputs run out.
+        record = run_session(
+            target,
+            choose,
+            max_steps=sum(data.count(b"\n") + 1 for data in inputs),
+            fail_at=fail_at,
+            secrets=secrets,
+        )
     except Violation as violation:
         seen = violation.finding
         same = seen.verdict.label == verdict and seen.section == section
@@ -174,6 +190,12 @@ def replay_inputs(
         note = Entry("*", f"replay failed: {error}".encode("ascii", "replace"))
         return ReplayResult(False, None, (note,))
     return ReplayResult(False, None, record.transcript)
+
+
+def _restore(data: bytes, secrets: dict[bytes, bytes]) -> bytes:
+    for secret, label in secrets.items():
+        data = data.replace(label, secret)
+    return data
 
 
 def replay(target: Target, path: Path) -> ReplayResult:
