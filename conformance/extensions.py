@@ -455,8 +455,9 @@ def expect_parameters(
     if duplicated:
         problems.append(f"{', '.join(duplicated)} given twice")
     description = f"{plain.command} with {' '.join(command.parameters)}"
+    sections = "; ".join(sorted({PARAMETERS[key][1] for key in keys}))
     if problems:
-        return _invalid_parameters(description, plain, "; ".join(problems))
+        return _invalid_parameters(description, plain, "; ".join(problems), sections)
 
     size = dict(parsed).get("SIZE")
     limit = state.size_limit
@@ -465,11 +466,10 @@ def expect_parameters(
         assert size is not None and limit is not None
         return _size_over_limit(description, plain, int(size), limit)
 
-    sections = sorted({PARAMETERS[key][1] for key in keys})
     rejected = outcome(
         [501, 555, 504],
         Level.MUST,
-        "; ".join(sections),
+        sections,
         verdict=Verdict.MUST,
         reason="a valid parameter of an advertised extension was rejected",
     )
@@ -478,10 +478,10 @@ def expect_parameters(
 
 
 def _invalid_parameters(
-    description: str, plain: Expectation, problem: str
+    description: str, plain: Expectation, problem: str, sections: str
 ) -> Expectation:
     outcomes = [
-        outcome([501], Level.SHOULD, "RFC 5321 §4.1.4; RFC 3461 §5.1"),
+        outcome([501], Level.SHOULD, f"RFC 5321 §4.1.4; {sections}"),
         outcome([555, 504, 500, 553, 550], Level.MAY, "RFC 5321 §4.1.1.11"),
     ]
     for candidate in plain.outcomes[1:]:
@@ -490,7 +490,7 @@ def _invalid_parameters(
                 candidate,
                 verdict=Verdict.SHOULD,
                 level=Level.SHOULD,
-                section="RFC 5321 §4.1.4; RFC 3461 §5.1",
+                section=f"RFC 5321 §4.1.4; {sections}",
                 reason=f"a command with an invalid parameter ({problem}) was "
                 "accepted instead of getting 501",
             )

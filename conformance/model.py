@@ -503,12 +503,32 @@ def _expect_content(state: SessionState, data: bytes = b"") -> Expectation:
         )
     else:
         accepted = _outcome([250], Level.MUST, "RFC 5321 §4.1.1.4", Effect.END_MESSAGE)
+    limit = state.size_limit
+    if limit is not None and message_size(data) > limit:
+        accepted = _outcome(
+            [250],
+            Level.SHOULD,
+            "RFC 1870 §4",
+            Effect.END_MESSAGE,
+            Verdict.SHOULD,
+            f"a message of {message_size(data)} octets was accepted although "
+            f"the server advertised a fixed maximum of {limit}; such messages "
+            "are rejected with 552",
+        )
     return _expectation(
         description,
         [accepted, *outcomes],
         unlisted=Verdict.MUST,
         section="RFC 5321 §4.1.1.4",
     )
+
+
+def message_size(content: bytes) -> int:
+    """Return the size RFC 1870 §5 gives content: CRLFs count, the final dot
+    line and the dots added by stuffing do not."""
+    body = content.removesuffix(b".\r\n")
+    stuffed = body.count(b"\r\n.") + body.startswith(b".")
+    return len(body) - stuffed
 
 
 def _expect_rset() -> Expectation:

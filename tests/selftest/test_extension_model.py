@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from conformance.model import Session, split_group
+from conformance.model import Session, message_size, split_group
 from conformance.rules import Effect, Verdict
 from conformance.state import Phase, SessionState
 from tests.selftest.test_model import judge, observe, reply
@@ -376,3 +376,24 @@ def test_enhanced_status_codes(
 def test_enhanced_codes_not_checked_when_not_advertised() -> None:
     session = observe(advertising("SIZE"), b"NOOP\r\n", 250, "Ok")
     assert session.steps[-1].judgement.verdict is Verdict.CONFORMS
+
+
+# --- SIZE at the end of data ---------------------------------------------------
+
+
+def test_message_size_ignores_stuffing() -> None:
+    assert message_size(b"..a\r\nb\r\n.\r\n") == len(b".a\r\nb\r\n")
+
+
+@pytest.mark.parametrize(
+    ("size", "code", "verdict"),
+    [
+        (1000, 250, Verdict.CONFORMS),
+        (1001, 250, Verdict.SHOULD),
+        (1001, 552, Verdict.CONFORMS),
+    ],
+)
+def test_content_over_size_limit(size: int, code: int, verdict: Verdict) -> None:
+    state = advertising("SIZE 1000", phase=Phase.CONTENT, recipients=1)
+    content = b"x" * (size - 2) + b"\r\n.\r\n"
+    assert judge(state, content, code).verdict is verdict
