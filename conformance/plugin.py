@@ -376,6 +376,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[_report_path_key] = Path(f"not written: {error}")
 
 
+def _elapsed(config: pytest.Config) -> float:
+    return (datetime.now(UTC) - config.stash[_started_key]).total_seconds()
+
+
 def _target_label(options: SuiteOptions) -> str:
     return options.target.address if options.target else "embedded aiosmtpd"
 
@@ -445,7 +449,7 @@ def pytest_terminal_summary(
     options = config.stash[_options_key]
     write(
         f"target {_target_label(options)}: {summary.sessions} sessions, "
-        f"{summary.commands} commands sent"
+        f"{summary.commands} commands sent in {_elapsed(config):.1f} s"
     )
     findings = summary.findings()
     for finding in findings:

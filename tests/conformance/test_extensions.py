@@ -93,4 +93,3 @@ def test_auth(smtp: SessionRunner, data: st.DataObject) -> None:
 def test_starttls(smtp: SessionRunner, data: st.DataObject) -> None:
     """After TLS the session starts afresh and injected commands go unanswered."""
     smtp.run(plans.starttls(data, smtp.profile))
-
