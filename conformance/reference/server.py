@@ -1,11 +1,19 @@
 """A reference SMTP server driven by the model, with injectable faults.
 
 The server runs the same `conformance.model.Session` the suite judges with: for
-each line it asks the model what a conforming server may reply, picks one reply
-by its `Policy`, sends it, and feeds it back to the model to advance. A
+each input it asks the model what a conforming server may reply, picks one
+reply by its `Policy`, sends it, and feeds it back to the model to advance. A
 `Fault` can then change the reply or the state, so each fault is one precise
 departure from the RFC that the suite must find, and each policy is one legal
 choice the suite must accept.
+
+An input is a command line, the message content after 354, one SASL response
+line after 334, or a BDAT line together with its chunk. The server offers the
+ESMTP extensions the model knows (PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
+ENHANCEDSTATUSCODES, DSN, CHUNKING, BINARYMIME, STARTTLS when it has a TLS
+context, and AUTH PLAIN LOGIN). The model decides which reply codes are legal;
+the server adds what only it has: the credentials, the message size and the
+chunks it assembled.
 
 The server runs an asyncio loop in a daemon thread and listens on 127.0.0.1.
 """
@@ -13,18 +21,32 @@ The server runs an asyncio loop in a daemon thread and listens on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
+import ssl
 import threading
 from dataclasses import dataclass, field, replace
 
-from conformance.commands import Rcpt, parse_command
-from conformance.model import Session
-from conformance.state import Phase, SessionState
+from conformance.commands import (
+    Auth,
+    Bdat,
+    Command,
+    Hello,
+    Invalid,
+    Problem,
+    Rcpt,
+    Starttls,
+    parse_command,
+    verb_of,
+)
+from conformance.model import Session, command_line
 from conformance.reference.faults import EndOfData, Fault
 from conformance.reference.faults import Reply as FaultReply
 from conformance.replies import Reply, ReplyCode
-from conformance.rules import Expectation, Verdict
+from conformance.rules import Effect, Expectation, Verdict
+from conformance.state import Phase, SessionState
 from strategies.commands import has_bare_line_end
 
 logger = logging.getLogger(__name__)
@@ -32,18 +54,46 @@ logger = logging.getLogger(__name__)
 HOSTNAME = "reference.conformance.test"
 #: Longest command line the server reads before it answers "line too long".
 MAX_LINE = 4096
-#: Maximum message content the server keeps, in octets.
+#: Maximum message content the server keeps, in octets. Longer content and
+#: chunks are still read to their end, but only this much is stored.
 MAX_CONTENT = 1024 * 1024
 #: Seconds the server waits for a command before it closes the connection.
 IDLE_TIMEOUT = 60.0
+#: Octets of a BDAT chunk read at a time.
+CHUNK_READ_SIZE = 64 * 1024
 
 #: When several codes are legal, the server sends the first of these it may.
 PREFERRED_CODES = (250, 354, 221, 220, 214, 252, 501, 503, 500, 550, 554, 502)
 
+#: Every EHLO keyword the server can offer, in the order its EHLO reply lists
+#: them. STARTTLS is listed only with a TLS context and outside TLS.
+ALL_EXTENSIONS = (
+    "PIPELINING",
+    "SIZE",
+    "8BITMIME",
+    "SMTPUTF8",
+    "ENHANCEDSTATUSCODES",
+    "DSN",
+    "CHUNKING",
+    "BINARYMIME",
+    "STARTTLS",
+    "AUTH",
+)
+#: SASL mechanisms of the AUTH keyword (RFC 4616 PLAIN, and LOGIN).
+AUTH_MECHANISMS = ("PLAIN", "LOGIN")
+DEFAULT_USER = "conformance"
+#: The default AUTH password. It guards nothing: the server listens only on
+#: 127.0.0.1 and stores messages in memory.
+DEFAULT_PASSWORD = "reference-password"
+
+#: The LOGIN mechanism's prompts, "Username:" and "Password:" in base64.
+LOGIN_USER_PROMPT = "VXNlcm5hbWU6"
+LOGIN_PASSWORD_PROMPT = "UGFzc3dvcmQ6"
+
 
 @dataclass(frozen=True)
 class Policy:
-    """Legal choices that RFC 5321 leaves to the server.
+    """Legal choices that the RFCs leave to the server.
 
     Attributes:
         helo_required: answer MAIL before EHLO/HELO with 503 (else accept it).
@@ -57,6 +107,11 @@ class Policy:
         reject_recipients: answer every RCPT but <Postmaster> with 550.
         reject_bare_line_ends: answer message content holding a bare CR or
             LF with 554 at its end, instead of accepting it.
+        extensions: the EHLO keywords to offer, from `ALL_EXTENSIONS`.
+        size_limit: the fixed maximum message size in octets, advertised as
+            "SIZE n" and enforced with 552 at the end of the message (RFC
+            1870). 0 means no fixed maximum.
+        auth_after_tls: offer and accept AUTH only inside a TLS session.
     """
 
     helo_required: bool = True
@@ -66,14 +121,33 @@ class Policy:
     error_delay: float = 0.0
     reject_recipients: bool = False
     reject_bare_line_ends: bool = False
+    extensions: tuple[str, ...] = ALL_EXTENSIONS
+    size_limit: int = 1024 * 1024
+    auth_after_tls: bool = False
 
 
 @dataclass
 class Connection:
-    """The per-connection state the server and a fault can see."""
+    """The per-connection state the server and a fault can see.
+
+    Attributes:
+        session: the model of this connection, fed with every reply sent.
+        messages: messages accepted on this connection.
+        message_size: the size of the message content just read, without the
+            final "." line and without stuffed dots (RFC 1870 §5).
+        chunks: the chunks accepted so far in the open BDAT transaction.
+        chunk_octets: the size of those chunks, counted in full even when
+            `chunks` keeps only `MAX_CONTENT` octets.
+        login_user: the user name given in a LOGIN exchange, until the
+            password follows.
+    """
 
     session: Session = field(default_factory=Session)
     messages: list[bytes] = field(default_factory=list)
+    message_size: int = 0
+    chunks: bytearray = field(default_factory=bytearray)
+    chunk_octets: int = 0
+    login_user: str | None = None
 
     @property
     def state(self) -> SessionState:
@@ -87,11 +161,26 @@ class ReferenceServer:
         fault: a departure from the RFC to inject, or None for a conforming
             server.
         policy: the legal choices to make.
+        tls_context: a server-side TLS context; with one the server offers
+            STARTTLS (RFC 3207).
+        user: the user name AUTH accepts.
+        password: the password AUTH accepts.
     """
 
-    def __init__(self, fault: Fault | None = None, policy: Policy | None = None):
+    def __init__(
+        self,
+        fault: Fault | None = None,
+        policy: Policy | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        user: str = DEFAULT_USER,
+        password: str = DEFAULT_PASSWORD,
+    ) -> None:
         self.fault = fault
         self.policy = policy or Policy()
+        self.tls_context = tls_context
+        self.user = user
+        self.password = password
         self.host = "127.0.0.1"
         self.port = 0
         self.messages: list[bytes] = []
@@ -160,6 +249,8 @@ class ReferenceServer:
         connection = Connection()
         try:
             await self._converse(connection, reader, writer)
+        except ssl.SSLError as error:
+            logger.info("TLS failed, closing the connection: %s", error)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         except asyncio.CancelledError:
@@ -170,7 +261,7 @@ class ReferenceServer:
         finally:
             self.messages.extend(connection.messages)
         writer.close()
-        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+        with contextlib.suppress(ConnectionError, ssl.SSLError, asyncio.CancelledError):
             await writer.wait_closed()
 
     async def _converse(
@@ -181,31 +272,77 @@ class ReferenceServer:
     ) -> None:
         await self._respond(connection, writer, None)
         while connection.state.phase is not Phase.CLOSED:
-            if connection.state.phase is Phase.CONTENT:
-                ends = self.fault.end_of_data if self.fault else None
-                data = await _read_content(reader, ends)
-            else:
-                data = await _read_line(reader)
+            data = await self._read_input(connection, reader)
             if data is None:
                 return
             if self.fault is not None and self.fault.on_receive(connection, data):
                 return  # the fault closed the connection
-            await self._respond(connection, writer, data)
+            start_tls = await self._respond(connection, writer, data)
+            if self.fault is not None and self.fault.drops_pipelined_input:
+                _discard_buffered(reader)
+            if start_tls:
+                await self._start_tls(reader, writer)
         if self.fault is None or not self.fault.keeps_open_after_close:
             return
         await asyncio.sleep(IDLE_TIMEOUT)
+
+    async def _read_input(
+        self, connection: Connection, reader: asyncio.StreamReader
+    ) -> bytes | None:
+        state = connection.state
+        if state.phase is Phase.CONTENT:
+            ends = self.fault.end_of_data if self.fault else None
+            content = await _read_content(reader, ends)
+            if content is None:
+                return None
+            data, connection.message_size = content
+            return data
+        line = await _read_line(reader)
+        if line is None or state.phase is Phase.AUTH:
+            return line
+        command = parse_command(line)
+        if not isinstance(command, Bdat):
+            return line
+        if self.fault is not None and not self.fault.reads_chunk(state, command):
+            return line
+        # RFC 3030 §2: the chunk is read in full before any reply, also when
+        # the reply rejects it, so that its octets are never taken as commands.
+        chunk = await _read_chunk(reader, command.size)
+        return None if chunk is None else line + chunk
+
+    async def _start_tls(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Negotiate TLS after 220 to STARTTLS (RFC 3207 §4).
+
+        Bytes the client sent after STARTTLS, before the handshake, arrived in
+        plaintext and MUST be discarded (RFC 3207 §4.2): answering them inside
+        TLS would let an attacker inject commands.
+        """
+        assert self.tls_context is not None
+        if self.fault is None or not self.fault.keeps_input_across_starttls:
+            dropped = _discard_buffered(reader)
+            if dropped:
+                logger.info("discarded %d octets sent before TLS started", dropped)
+        await writer.start_tls(self.tls_context)
+        logger.debug("TLS started")
 
     async def _respond(
         self,
         connection: Connection,
         writer: asyncio.StreamWriter,
         data: bytes | None,
-    ) -> None:
+    ) -> bool:
+        """Reply to `data` and advance the model; return whether TLS starts."""
         state = connection.state
+        decided_in = state
         expectation = connection.session.expect(data)
-        code, lines = self._choose(state, data, expectation)
-        if state.phase is Phase.CONTENT and data is not None and code == 250:
-            connection.messages.append(unstuff(data))
+        if self.fault is not None and data is not None:
+            decided_in = self.fault.decision_state(state, data)
+            if decided_in is not state:
+                expectation = Session(state=decided_in).expect(data)
+        code, lines = self._choose(connection, decided_in, data, expectation)
+        self._keep_message(connection, state, data, code)
         if self.fault is not None:
             code, lines = self.fault.on_reply(state, data, FaultReply(code, lines))
 
@@ -213,46 +350,100 @@ class ReferenceServer:
         limit = self.policy.close_after_errors
         if limit is not None and is_error and state.errors >= limit:
             connection.session.state = replace(state, phase=Phase.CLOSED)
-            return
+            return False
         limit = self.policy.error_limit
         if limit is not None and is_error and state.errors >= limit:
             code, lines = 421, [f"{HOSTNAME} too many errors, closing"]
         if self.policy.error_delay and state.errors >= 3:
             await asyncio.sleep(self.policy.error_delay)
 
+        if _needs_enhanced_code(state, data):
+            lines = _with_enhanced_code(code, lines, state, data)
         raw = _format_reply(code, lines)
         if self.fault is not None:
             raw = self.fault.on_send(state, data, raw)
         writer.write(raw)
         await writer.drain()
         reply = Reply(code, tuple(lines), raw)
-        connection.session.observe(data, reply)
+        step = connection.session.observe(data, reply)
         if self.fault is not None:
             connection.session.state = self.fault.on_advance(
                 state, data, reply, connection.session.state
             )
+        after = connection.state
+        if after.phase is not Phase.CHUNKS:
+            connection.chunks.clear()
+            connection.chunk_octets = 0
+        if after.phase is not Phase.AUTH:
+            connection.login_user = None
+        return step.judgement.effect is Effect.START_TLS and after.tls
+
+    def _keep_message(
+        self, connection: Connection, state: SessionState, data: bytes | None, code: int
+    ) -> None:
+        """Store accepted content, and collect accepted chunks (RFC 3030 §2)."""
+        if data is None or code != 250:
+            return
+        if state.phase is Phase.CONTENT:
+            connection.messages.append(unstuff(data))
+            return
+        if state.phase is Phase.AUTH:
+            return
+        line = command_line(data)
+        command = parse_command(line)
+        if not isinstance(command, Bdat):
+            return
+        room = max(MAX_CONTENT - len(connection.chunks), 0)
+        connection.chunks += data[len(line) :][:room]
+        connection.chunk_octets += command.size
+        if command.last:
+            connection.messages.append(bytes(connection.chunks))
 
     def _choose(
-        self, state: SessionState, data: bytes | None, expectation: Expectation
+        self,
+        connection: Connection,
+        state: SessionState,
+        data: bytes | None,
+        expectation: Expectation,
     ) -> tuple[int, list[str]]:
         if data is None:
             return 220, [f"{HOSTNAME} ESMTP reference server"]
-        if state.phase is not Phase.CONTENT:
-            choice = self._policy_choice(state, data)
-            if choice is not None:
-                return choice
-        elif self.policy.reject_bare_line_ends and has_bare_line_end(data):
-            return 554, ["Message rejected: bare CR or LF in content"]
+        choice: tuple[int, list[str]] | None = None
+        if state.phase is Phase.CONTENT:
+            choice = self._content_choice(connection, data)
+        elif state.phase is Phase.AUTH:
+            choice = self._sasl_choice(connection, state, data)
+        else:
+            command = parse_command(command_line(data))
+            policy_choice = self._policy_choice(state, command)
+            if policy_choice is not None:
+                return policy_choice
+            choice = self._extension_choice(connection, state, command)
+        # A choice from the credentials, the size or the chunks stands only
+        # where the model lets a conforming server make it.
+        if choice is not None and choice[0] in _conforming_codes(expectation):
+            return choice
+        # 421 would close the session, which only the error limits choose.
         for outcome in expectation.outcomes:
-            if outcome.verdict is Verdict.CONFORMS and 421 not in outcome.codes:
-                code = _preferred(outcome.codes)
+            codes = outcome.codes - {421}
+            if outcome.verdict is Verdict.CONFORMS and codes:
+                code = _preferred(codes)
                 return code, _text(code, data)
         raise AssertionError(f"no conforming reply for {data!r} in {state}")
 
-    def _policy_choice(
-        self, state: SessionState, data: bytes
+    def _content_choice(
+        self, connection: Connection, data: bytes
     ) -> tuple[int, list[str]] | None:
-        command = parse_command(data)
+        if self.policy.reject_bare_line_ends and has_bare_line_end(data):
+            return 554, ["Message rejected: bare CR or LF in content"]
+        limit = self.policy.size_limit
+        if limit and connection.message_size > limit:
+            return 552, [f"Message exceeds the fixed maximum size of {limit}"]
+        return None
+
+    def _policy_choice(
+        self, state: SessionState, command: Command
+    ) -> tuple[int, list[str]] | None:
         verb = type(command).__name__
         if (
             verb == "Mail"
@@ -270,8 +461,133 @@ class ReferenceServer:
             postmaster = command.forward_path.lower() == "postmaster"
             if state.phase in (Phase.RCPT, Phase.RCPT_OR_DATA) and not postmaster:
                 return 550, ["Recipient rejected by policy"]
-        if verb == "Hello" and data[:4].upper() == b"EHLO":
-            return 250, [HOSTNAME, "HELP"]
+        if isinstance(command, Hello) and command.verb == "EHLO":
+            return 250, [HOSTNAME, *self._ehlo_keywords(state), "HELP"]
+        return None
+
+    def _ehlo_keywords(self, state: SessionState) -> list[str]:
+        keywords = []
+        for keyword in self.policy.extensions:
+            if keyword == "SIZE":
+                keywords.append(f"SIZE {self.policy.size_limit}")
+            elif keyword == "STARTTLS":
+                if self.tls_context is not None and not state.tls:
+                    keywords.append(keyword)
+            elif keyword == "AUTH":
+                if state.tls or not self.policy.auth_after_tls:
+                    keywords.append("AUTH " + " ".join(AUTH_MECHANISMS))
+            else:
+                keywords.append(keyword)
+        return keywords
+
+    def _extension_choice(
+        self, connection: Connection, state: SessionState, command: Command
+    ) -> tuple[int, list[str]] | None:
+        if state.phase is Phase.UNSETTLED and verb_of(command) in _UNSETTLED_VERBS:
+            return 503, ["Send RSET: the state after the failed chunk is unknown"]
+        if isinstance(command, Starttls):
+            if self.tls_context is None:
+                return 502, ["STARTTLS not available"]
+            if state.tls:
+                return 503, ["TLS already active"]
+            return 220, ["Ready to start TLS"]
+        if isinstance(command, Auth):
+            return self._auth_choice(connection, state, command)
+        if isinstance(command, Bdat):
+            return self._bdat_choice(connection, state, command)
+        return None
+
+    def _bdat_choice(
+        self, connection: Connection, state: SessionState, command: Bdat
+    ) -> tuple[int, list[str]] | None:
+        if state.phase not in (Phase.RCPT_OR_DATA, Phase.CHUNKS):
+            return 503, ["BDAT needs MAIL and an accepted RCPT first"]
+        limit = self.policy.size_limit
+        if limit and connection.chunk_octets + command.size > limit:
+            return 552, [f"Message exceeds the fixed maximum size of {limit}"]
+        if command.last:
+            return 250, [f"Message of {connection.chunk_octets + command.size} octets"]
+        return 250, [f"{command.size} octets received"]
+
+    def _auth_choice(
+        self, connection: Connection, state: SessionState, command: Auth
+    ) -> tuple[int, list[str]] | None:
+        if not state.advertises("AUTH"):
+            if self.policy.auth_after_tls and not state.tls:
+                return 530, ["Must issue a STARTTLS command first"]
+            return 503, ["AUTH not available"]
+        if state.authenticated:
+            return 503, ["Already authenticated"]
+        if state.in_transaction:
+            return 503, ["AUTH not allowed during a mail transaction"]
+        if command.mechanism not in AUTH_MECHANISMS:
+            return 504, ["Unrecognized authentication mechanism"]
+        response = command.initial_response
+        if response is None:
+            if command.mechanism == "LOGIN":
+                return 334, [LOGIN_USER_PROMPT]
+            return 334, [""]
+        decoded = _decode_base64(response)
+        if decoded is None:
+            return None  # the model's choice: 501
+        if command.mechanism == "LOGIN":
+            connection.login_user = decoded.decode("utf-8", "replace")
+            return 334, [LOGIN_PASSWORD_PROMPT]
+        return self._verify_plain(decoded)
+
+    def _sasl_choice(
+        self, connection: Connection, state: SessionState, data: bytes
+    ) -> tuple[int, list[str]] | None:
+        text = data.removesuffix(b"\r\n")
+        decoded = _decode_base64(text.decode("ascii", "replace"))
+        if text == b"*" or decoded is None or state.sasl is None:
+            return None  # cancelled or not base64: the model's choice, 501
+        mechanism, _ = state.sasl
+        if mechanism != "LOGIN":
+            return self._verify_plain(decoded)
+        if connection.login_user is None:
+            connection.login_user = decoded.decode("utf-8", "replace")
+            return 334, [LOGIN_PASSWORD_PROMPT]
+        password = decoded.decode("utf-8", "replace")
+        return self._verify(connection.login_user, password)
+
+    def _verify_plain(self, message: bytes) -> tuple[int, list[str]]:
+        # RFC 4616 §2: [authzid] NUL authcid NUL passwd. The authorization
+        # identity may be empty or equal to the user; no other is granted.
+        parts = message.split(b"\0")
+        if len(parts) != 3:
+            return 535, ["Authentication credentials invalid"]
+        authzid, user, password = (part.decode("utf-8", "replace") for part in parts)
+        if authzid not in ("", user):
+            return 535, ["Authentication credentials invalid"]
+        return self._verify(user, password)
+
+    def _verify(self, user: str, password: str) -> tuple[int, list[str]]:
+        if user == self.user and password == self.password:
+            return 235, ["Authentication successful"]
+        return 535, ["Authentication credentials invalid"]
+
+
+#: Verbs that get 503 while the state is indeterminate after a failed chunk;
+#: RSET, EHLO, HELO and QUIT settle it, and NOOP, HELP, VRFY and EXPN are
+#: answered as always.
+_UNSETTLED_VERBS = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "AUTH", "STARTTLS"})
+
+
+def _conforming_codes(expectation: Expectation) -> frozenset[int]:
+    codes: set[int] = set()
+    for outcome in expectation.outcomes:
+        if outcome.verdict is Verdict.CONFORMS:
+            codes |= outcome.codes
+    return frozenset(codes)
+
+
+def _decode_base64(text: str) -> bytes | None:
+    if text == "=":
+        return b""  # RFC 4954 §4: "=" is an empty initial response
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
         return None
 
 
@@ -305,7 +621,69 @@ _TEXTS: dict[int, str] = {
     ReplyCode.NOT_IMPLEMENTED: "Command not implemented",
     ReplyCode.MAILBOX_UNAVAILABLE: "Mailbox unavailable",
     ReplyCode.TRANSACTION_FAILED: "Transaction failed",
+    504: "Command parameter not implemented",
+    552: "Message size exceeds fixed maximum message size",
+    553: "Mailbox name not allowed",
+    555: "MAIL FROM/RCPT TO parameters not recognized or not implemented",
 }
+
+#: Enhanced status codes (RFC 3463) sent with each reply code once EHLO
+#: offered ENHANCEDSTATUSCODES (RFC 2034). A code missing here gets
+#: "class.0.0".
+ENHANCED_CODES: dict[int, str] = {
+    211: "2.0.0",
+    214: "2.0.0",
+    220: "2.0.0",
+    221: "2.0.0",
+    235: "2.7.0",
+    250: "2.0.0",
+    251: "2.1.5",
+    252: "2.0.0",
+    421: "4.7.0",
+    450: "4.2.0",
+    451: "4.3.0",
+    452: "4.3.1",
+    454: "4.7.0",
+    500: "5.5.2",
+    501: "5.5.4",
+    502: "5.5.1",
+    503: "5.5.1",
+    504: "5.5.4",
+    521: "5.3.2",
+    530: "5.7.0",
+    535: "5.7.8",
+    550: "5.1.1",
+    552: "5.3.4",
+    553: "5.1.3",
+    554: "5.6.0",
+    555: "5.5.4",
+}
+
+#: The enhanced code for a UTF-8 path rejected without SMTPUTF8 (RFC 6531 §3.5).
+UTF8_REJECTED = "5.6.7"
+
+
+def _needs_enhanced_code(state: SessionState, data: bytes | None) -> bool:
+    # RFC 2034 §4: every 2xx, 4xx and 5xx reply line carries one, except the
+    # greeting and the replies to EHLO and HELO.
+    if data is None or not state.advertises("ENHANCEDSTATUSCODES"):
+        return False
+    if state.phase in (Phase.CONTENT, Phase.AUTH):
+        return True
+    return not isinstance(parse_command(command_line(data)), Hello)
+
+
+def _with_enhanced_code(
+    code: int, lines: list[str], state: SessionState, data: bytes | None
+) -> list[str]:
+    if code // 100 not in (2, 4, 5):
+        return lines
+    enhanced = ENHANCED_CODES.get(code, f"{code // 100}.0.0")
+    if code in (550, 553) and data is not None and state.phase is not Phase.CONTENT:
+        command = parse_command(command_line(data))
+        if isinstance(command, Invalid) and command.problem is Problem.NEEDS_SMTPUTF8:
+            enhanced = UTF8_REJECTED
+    return [f"{enhanced} {line}" for line in lines]
 
 
 def _preferred(codes: frozenset[int]) -> int:
@@ -328,6 +706,22 @@ def _format_reply(code: int, lines: list[str]) -> bytes:
     return "".join(out).encode("ascii", "replace")
 
 
+def _discard_buffered(reader: asyncio.StreamReader) -> int:
+    """Drop the bytes `reader` holds but has not returned; return their count.
+
+    asyncio's StreamReader (CPython 3.11) has no public call that takes what
+    is buffered without waiting for more, so this clears its private
+    `_buffer` bytearray. Bytes still in the kernel's socket buffer are not
+    touched.
+    """
+    buffered = getattr(reader, "_buffer", None)
+    if not isinstance(buffered, bytearray):
+        raise RuntimeError("asyncio.StreamReader no longer keeps a _buffer")
+    count = len(buffered)
+    buffered.clear()
+    return count
+
+
 async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
     try:
         line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT)
@@ -347,26 +741,52 @@ async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
     return line
 
 
+async def _read_chunk(reader: asyncio.StreamReader, size: int) -> bytes | None:
+    """Read exactly `size` octets of a BDAT chunk; keep at most `MAX_CONTENT`.
+
+    Returns None when the connection ends first.
+    """
+    kept = bytearray()
+    remaining = size
+    while remaining:
+        piece = await asyncio.wait_for(
+            reader.read(min(remaining, CHUNK_READ_SIZE)), IDLE_TIMEOUT
+        )
+        if not piece:
+            return None
+        remaining -= len(piece)
+        room = max(MAX_CONTENT - len(kept), 0)
+        kept += piece[:room]
+    return bytes(kept)
+
+
 async def _read_content(
     reader: asyncio.StreamReader, ends: EndOfData | None = None
-) -> bytes | None:
+) -> tuple[bytes, int] | None:
     """Read message content up to and including the CRLF.CRLF that ends it.
 
     Lines are read up to each LF, so a line "." only ends the content when the
     line before it ended in CRLF too (or it is the first line): a bare LF
     before the dot must not end it (RFC 5321 §4.1.1.4). `ends`, when given,
     replaces that rule, which is how faults end the data early.
+
+    Returns the content, of which at most about `MAX_CONTENT` octets and the
+    final line are kept, and the message size as RFC 1870 §5 counts it.
     """
     content = bytearray()
+    size = 0
     previous = b"\r\n"
     while True:
         line = await _read_line(reader)
         if line is None:
             return None
-        if len(content) < MAX_CONTENT:
+        if ends is not None:
+            done = ends(previous, line)
+        else:
+            done = line == b".\r\n" and previous.endswith(b"\r\n")
+        if done or len(content) < MAX_CONTENT:
             content += line
-        if ends is not None and ends(previous, line):
-            return bytes(content)
-        if ends is None and line == b".\r\n" and previous.endswith(b"\r\n"):
-            return bytes(content)
+        if done:
+            return bytes(content), size
+        size += len(line) - 1 if line.startswith(b".") else len(line)
         previous = line

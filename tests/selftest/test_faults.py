@@ -3,11 +3,16 @@ every legal policy, when it runs the same plans the properties run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from conformance.hunt import hunt
+from conformance.certs import TestAuthority
+from conformance.hunt import extension_plans, hunt
 from conformance.reference import FAULTS, Fault, Policy, ReferenceServer
+from conformance.reference.server import DEFAULT_PASSWORD, DEFAULT_USER
 from conformance.runner import Target
+from strategies.commands import Profile
 
 #: Legal choices RFC 5321 leaves to the server; none may produce a finding.
 POLICIES = {
@@ -18,21 +23,65 @@ POLICIES = {
     "close-after-3-errors": Policy(close_after_errors=3),
     "recipients-rejected": Policy(reject_recipients=True),
     "bare-line-ends-rejected": Policy(reject_bare_line_ends=True),
+    "no-extensions": Policy(extensions=()),
 }
 
+#: EHLO keywords with an extension plan that runs without TLS.
+PLAIN_KEYWORDS = (
+    "PIPELINING",
+    "SIZE",
+    "8BITMIME",
+    "SMTPUTF8",
+    "ENHANCEDSTATUSCODES",
+    "DSN",
+    "CHUNKING",
+    "AUTH",
+)
 
-def _target(server: ReferenceServer, timeout: float = 2.0) -> Target:
-    return Target(server.host, server.port, timeout=timeout)
+
+@pytest.fixture(scope="module")
+def authority() -> TestAuthority:
+    return TestAuthority()
+
+
+@pytest.fixture(scope="module")
+def ca_file(authority: TestAuthority, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return authority.write(tmp_path_factory.mktemp("tls")).ca
+
+
+def _tls_server(
+    authority: TestAuthority, fault: Fault | None = None, policy: Policy | None = None
+) -> ReferenceServer:
+    return ReferenceServer(fault, policy, tls_context=authority.server_context())
+
+
+def _target(
+    server: ReferenceServer, timeout: float = 2.0, ca_file: Path | None = None
+) -> Target:
+    tls_ca = None if ca_file is None else str(ca_file)
+    return Target(server.host, server.port, timeout=timeout, tls_ca=tls_ca)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", list(FAULTS.values()), ids=lambda f: f.name)
-def test_fault_is_found_and_shrunk(fault: Fault) -> None:
-    # A server that keeps the connection open after 221 costs one timeout per
-    # example, so that fault runs with a short one.
-    timeout = 0.25 if fault.keeps_open_after_close else 2.0
-    with ReferenceServer(fault) as server:
-        result = hunt(_target(server, timeout), strict=fault.strict)
+def test_fault_is_found_and_shrunk(
+    fault: Fault, authority: TestAuthority, ca_file: Path
+) -> None:
+    # A server that keeps the connection open after 221, or that loses
+    # pipelined commands, costs one timeout per example, so those faults run
+    # with a short one.
+    slow = fault.keeps_open_after_close or fault.drops_pipelined_input
+    timeout = 0.25 if slow else 2.0
+    plans = extension_plans(*fault.plans) if fault.plans else None
+    if "STARTTLS" in fault.plans:
+        server = _tls_server(authority, fault)
+        target_ca: Path | None = ca_file
+    else:
+        server = ReferenceServer(fault)
+        target_ca = None
+    with server:
+        target = _target(server, timeout, target_ca)
+        result = hunt(target, strict=fault.strict, plans=plans)
 
     assert result.finding is not None, f"{fault.name} was not found"
     assert result.finding.commands_sent <= fault.shortest + 1, result.finding.format()
@@ -68,5 +117,73 @@ def test_slow_replies_after_errors_pass() -> None:
     policy = Policy(error_delay=0.01)
     with ReferenceServer(policy=policy) as server:
         result = hunt(_target(server), max_examples=10)
+
+    assert result.finding is None, result.finding and result.finding.format()
+
+
+#: Profiles for the extension runs: credentials the server rejects, and the
+#: ones it accepts, so AUTH both fails and succeeds.
+PROFILES = {
+    "unknown-user": Profile(),
+    "known-user": Profile(auth_user=DEFAULT_USER, auth_password=DEFAULT_PASSWORD),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", list(PROFILES.values()), ids=list(PROFILES))
+def test_all_extensions_pass_extension_plans(profile: Profile) -> None:
+    with ReferenceServer() as server:
+        result = hunt(
+            _target(server),
+            profile,
+            strict=True,
+            max_examples=40,
+            plans=extension_plans(*PLAIN_KEYWORDS),
+        )
+
+    assert result.finding is None, result.finding and result.finding.format()
+
+
+@pytest.mark.slow
+def test_small_size_limit_passes_size_plan() -> None:
+    # Oversized content then fits in a session, and gets 552 at its end.
+    policy = Policy(size_limit=2000)
+    with ReferenceServer(policy=policy) as server:
+        result = hunt(
+            _target(server), strict=True, max_examples=40, plans=extension_plans("SIZE")
+        )
+
+    assert result.finding is None, result.finding and result.finding.format()
+
+
+@pytest.mark.slow
+def test_starttls_server_passes_extension_plans(
+    authority: TestAuthority, ca_file: Path
+) -> None:
+    with _tls_server(authority) as server:
+        result = hunt(
+            _target(server, ca_file=ca_file),
+            strict=True,
+            max_examples=40,
+            plans=extension_plans("STARTTLS", *PLAIN_KEYWORDS),
+        )
+
+    assert result.finding is None, result.finding and result.finding.format()
+
+
+@pytest.mark.slow
+def test_auth_after_tls_passes_auth_plan(
+    authority: TestAuthority, ca_file: Path
+) -> None:
+    policy = Policy(auth_after_tls=True)
+    profile = PROFILES["known-user"]
+    with _tls_server(authority, policy=policy) as server:
+        result = hunt(
+            _target(server, ca_file=ca_file),
+            profile,
+            strict=True,
+            max_examples=40,
+            plans=extension_plans("AUTH", tls_first=True),
+        )
 
     assert result.finding is None, result.finding and result.finding.format()
