@@ -9,15 +9,19 @@ its transcript shrinks.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis import strategies as st
 
+from conformance.certs import TestAuthority
 from conformance.driver import run_session
 from conformance.findings import Finding, Violation
+from conformance.reference import Fault, ReferenceServer
 from conformance.rules import Verdict
 from conformance.runner import Target
 from strategies.commands import Profile
@@ -106,3 +110,35 @@ def extension_plans(*keywords: str, tls_first: bool = False) -> dict[str, Plan]:
 
 def _with_tls_first(plan: ExtensionPlan, tls_first: bool) -> Plan:
     return lambda data, profile: plan(data, profile, tls_first)
+
+
+#: Client timeout, in seconds, for hunting a fault. A server that keeps the
+#: connection open after 221, or that loses pipelined commands, costs one
+#: timeout per example, so those faults get a short one.
+HUNT_TIMEOUT = 2.0
+SHORT_HUNT_TIMEOUT = 0.25
+
+
+def hunt_fault(fault: Fault, authority: TestAuthority | None = None) -> HuntResult:
+    """Start the reference server with `fault` and hunt it as the tests do.
+
+    Faults of extensions are hunted with the plans of those extensions
+    (`Fault.plans`); STARTTLS faults get a server with a certificate from
+    `authority`, a new test CA if None.
+    """
+    slow = fault.keeps_open_after_close or fault.drops_pipelined_input
+    timeout = SHORT_HUNT_TIMEOUT if slow else HUNT_TIMEOUT
+    plans = extension_plans(*fault.plans) if fault.plans else None
+    if "STARTTLS" not in fault.plans:
+        with ReferenceServer(fault) as server:
+            target = Target(server.host, server.port, timeout=timeout)
+            return hunt(target, strict=fault.strict, plans=plans)
+    authority = authority or TestAuthority()
+    context = authority.server_context()
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        ReferenceServer(fault, tls_context=context) as server,
+    ):
+        ca_file = authority.write(Path(directory)).ca
+        target = Target(server.host, server.port, timeout, tls_ca=str(ca_file))
+        return hunt(target, strict=fault.strict, plans=plans)

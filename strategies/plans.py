@@ -207,9 +207,11 @@ def starttls(data: st.DataObject, profile: Profile) -> PlannedChooser:
     then commands that show whether the server forgot the pre-TLS session."""
     variant = data.draw(st.integers(0, 3))
     command = extensions.starttls(profile, SessionState(), variant)
+    # A short prefix is enough to open a transaction, and keeps shrinking
+    # from having to delete a whole earlier transaction.
     segments = [
         _ehlo(profile),
-        Segment(ORDERLY, steps=6),
+        Segment(ORDERLY, steps=4),
         Segment(fixed=command),
         Segment(PROBING, steps=4, minimum=1),
         Segment(_focused("STARTTLS"), steps=10),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.certs import TestAuthority
-from conformance.hunt import extension_plans, hunt
+from conformance.hunt import extension_plans, hunt, hunt_fault
 from conformance.reference import FAULTS, Fault, Policy, ReferenceServer
 from conformance.reference.server import DEFAULT_PASSWORD, DEFAULT_USER
 from conformance.runner import Target
@@ -64,24 +64,8 @@ def _target(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", list(FAULTS.values()), ids=lambda f: f.name)
-def test_fault_is_found_and_shrunk(
-    fault: Fault, authority: TestAuthority, ca_file: Path
-) -> None:
-    # A server that keeps the connection open after 221, or that loses
-    # pipelined commands, costs one timeout per example, so those faults run
-    # with a short one.
-    slow = fault.keeps_open_after_close or fault.drops_pipelined_input
-    timeout = 0.25 if slow else 2.0
-    plans = extension_plans(*fault.plans) if fault.plans else None
-    if "STARTTLS" in fault.plans:
-        server = _tls_server(authority, fault)
-        target_ca: Path | None = ca_file
-    else:
-        server = ReferenceServer(fault)
-        target_ca = None
-    with server:
-        target = _target(server, timeout, target_ca)
-        result = hunt(target, strict=fault.strict, plans=plans)
+def test_fault_is_found_and_shrunk(fault: Fault, authority: TestAuthority) -> None:
+    result = hunt_fault(fault, authority)
 
     assert result.finding is not None, f"{fault.name} was not found"
     assert result.finding.commands_sent <= fault.shortest + 1, result.finding.format()
