@@ -194,7 +194,7 @@ def chunking(
 def enhanced_status_codes(
     data: st.DataObject, profile: Profile, tls_first: bool = False
 ) -> PlannedChooser:
-    """Every kind of command, so that every kind of reply shows its code."""
+    """Send every kind of command, so that every kind of reply shows its code."""
     segments = [_ehlo(profile)]
     if tls_first:
         segments += [Segment(fixed=b"STARTTLS\r\n"), _ehlo(profile)]
@@ -203,8 +203,9 @@ def enhanced_status_codes(
 
 
 def starttls(data: st.DataObject, profile: Profile) -> PlannedChooser:
-    """An orderly prefix, STARTTLS (maybe with commands injected after it),
-    then commands that show whether the server forgot the pre-TLS session."""
+    """Send an orderly prefix, then STARTTLS (sometimes with commands
+    injected after it), then commands that show whether the server forgot
+    the session from before TLS."""
     variant = data.draw(st.integers(0, 3))
     command = extensions.starttls(profile, SessionState(), variant)
     # A short prefix is enough to open a transaction, and keeps shrinking
