@@ -11,12 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-from conformance.errors import TargetUnreachable
+from conformance.errors import TargetUnreachable, TlsFailed
 from conformance.matrix import ReportFileError, write_matrix
 from conformance.replay import ReplayFileError, read_replay, replay_inputs
 from conformance.runner import Target
 from strategies.commands import Profile
-from strategies.extensions import secrets
+from strategies.extensions import SECRET_LABELS, secrets
 
 #: Exit codes of "replay": the finding came back, or it did not.
 REPRODUCED = 1
@@ -68,12 +68,23 @@ def _replay(args: argparse.Namespace) -> int:
     except (ValueError, ReplayFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    hidden = any(label in data for data in stored.inputs for label in SECRET_LABELS)
+    if hidden and not credentials:
+        print(
+            "error: the replay file hides AUTH credentials; pass --auth-user "
+            "NAME and set SMTP_AUTH_PASSWORD so that the replay can send them",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
     try:
         result = replay_inputs(
             target, stored.inputs, stored.verdict, stored.section, credentials
         )
     except TargetUnreachable as error:
         print(f"error: {error}; check that the server is running", file=sys.stderr)
+        return USAGE_ERROR
+    except TlsFailed as error:
+        print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
     if result.reproduced:
         print(f"reproduced: {stored.verdict}: {stored.reason} ({stored.section})")
@@ -113,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         "0 if not, 2 on a usage error",
     )
     replay.add_argument("file", help="a replay/*.smtp file from a report")
-    replay.add_argument("--target", required=True, metavar="HOST:PORT")
+    replay.add_argument(
+        "--target",
+        required=True,
+        metavar="HOST:PORT",
+        help="the server to replay against",
+    )
     replay.add_argument(
         "--timeout",
         type=float,

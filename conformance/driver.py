@@ -95,6 +95,8 @@ def run_session(
     Raises:
         Violation: a reply earned a verdict at or above `fail_at`.
         TargetUnreachable: the connection could not be made.
+        TlsFailed: the suite could not verify the server's certificate
+            (`certificate_rejected`), which the TLS options must fix.
     """
     record = record if record is not None else SessionRecord()
     session = Session()
@@ -288,7 +290,12 @@ class _Checker:
             return
         try:
             self.connection.start_tls()
-        except (TlsFailed, ConnectionLost) as error:
+        except TlsFailed as error:
+            if error.certificate_rejected:
+                raise  # the suite's TLS options, not the server, are at fault
+            self._fail(data, Verdict.MISBEHAVED, "RFC 3207 §4", str(error), "")
+            return
+        except ConnectionLost as error:
             self._fail(data, Verdict.MISBEHAVED, "RFC 3207 §4", str(error), "")
             return
         if injected:

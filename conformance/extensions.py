@@ -129,13 +129,21 @@ def expect_auth(state: SessionState, command: Auth) -> Expectation:
             else "AUTH during a mail transaction"
         )
         # A server that goes ahead anyway is followed into the exchange, so
-        # that a waived finding does not leave the model out of step.
+        # that a waived finding does not leave the model out of step. Any
+        # other reply means the server processed the command (say, checked
+        # the credentials and sent 535) instead of rejecting it.
+        processed = f"{why} was processed instead of getting 503"
         return expectation(
             description,
             [
                 outcome([503], Level.MUST, "RFC 4954 §4", reason=f"{why} MUST get 503"),
-                *_auth_success(
-                    Level.MUST, "RFC 4954 §4", Verdict.MUST, f"{why} was accepted"
+                *_auth_success(Level.MUST, "RFC 4954 §4", Verdict.MUST, processed),
+                outcome(
+                    reply_class(4) | reply_class(5),
+                    Level.MUST,
+                    "RFC 4954 §4",
+                    verdict=Verdict.MUST,
+                    reason=processed,
                 ),
             ],
             unlisted=Verdict.MUST,
@@ -171,8 +179,11 @@ def expect_bad_initial_response(state: SessionState, command: Invalid) -> Expect
     """Return the replies to AUTH whose initial response is not base64."""
     assert isinstance(command.lenient_reading, Auth)
     reading = expect_auth(state, command.lenient_reading)
-    if reading.unlisted is Verdict.MUST or not state.advertises("AUTH"):
-        return reading  # 503 or "not advertised" comes before decoding
+    unknown_mechanism = command.lenient_reading.mechanism not in state.auth_mechanisms
+    if reading.unlisted is Verdict.MUST or unknown_mechanism:
+        # 503, "not advertised" and 504 for the mechanism come before the
+        # response is decoded.
+        return reading
     return _undecodable(reading.command + ", response not base64")
 
 
@@ -601,6 +612,15 @@ def check_reply(
 
 def _check_ehlo_keywords(before: SessionState, reply: Reply) -> tuple[str, str] | None:
     keywords = {line.split(" ")[0].upper() for line in reply.lines[1:]}
+    for line in reply.lines[1:]:
+        keyword, *parameters = line.split() or [""]
+        malformed = len(parameters) > 1 or not all(p.isdigit() for p in parameters)
+        if keyword.upper() == "SIZE" and malformed:
+            return (
+                "RFC 1870 §4",
+                f"the EHLO reply advertises {line[:60]!r}; SIZE takes at most "
+                "one parameter, a decimal number",
+            )
     if before.tls and "STARTTLS" in keywords:
         return (
             "RFC 3207 §4.2",

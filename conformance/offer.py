@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conformance.driver import run_session
-from conformance.errors import ConformanceError
+from conformance.errors import ConformanceError, TlsFailed
 from conformance.findings import Violation
 from conformance.rules import Verdict
 from conformance.runner import Target
@@ -21,10 +21,20 @@ from conformance.state import Phase, SessionState
 
 @dataclass(frozen=True)
 class Offer:
-    """The EHLO keywords a target listed in plaintext and inside TLS."""
+    """The EHLO keywords a target listed in plaintext and inside TLS.
+
+    Attributes:
+        plain: the keywords of the first EHLO reply.
+        after_tls: the keywords of the EHLO reply inside TLS, if TLS started.
+        tls_error: why the TLS handshake failed, or "" if it did not.
+        certificate_rejected: the suite could not verify the certificate,
+            which the TLS options must fix.
+    """
 
     plain: frozenset[str] = frozenset()
     after_tls: frozenset[str] = frozenset()
+    tls_error: str = ""
+    certificate_rejected: bool = False
 
     def requires_tls(self, keyword: str) -> bool:
         """Return whether `keyword` is advertised only after STARTTLS."""
@@ -34,6 +44,11 @@ class Offer:
         """Return why properties of `keyword` cannot run, or None if they can."""
         if keyword in self.plain or keyword in self.after_tls:
             return None
+        if self.tls_error:
+            return (
+                f"not advertised in plaintext, and the TLS handshake failed, so "
+                f"the EHLO keywords inside TLS are unknown: {self.tls_error}"
+            )
         where = " nor after STARTTLS" if "STARTTLS" in self.plain else ""
         return f"not advertised: the EHLO reply lists no {keyword}{where}"
 
@@ -60,11 +75,17 @@ def probe(target: Target, helo_name: str) -> Offer | None:
     """Run the probe session; return None if the target broke it off.
 
     A failed probe skips nothing: the properties then run and report what
-    went wrong.
+    went wrong. A failed TLS handshake keeps the plaintext keywords.
     """
     chooser = _ProbeChooser(helo_name)
     try:
         run_session(target, chooser, max_steps=4, fail_at=Verdict.MISBEHAVED)
-    except (ConformanceError, Violation):
+    except TlsFailed as error:
+        return Offer(chooser.plain, tls_error=str(error), certificate_rejected=True)
+    except Violation as violation:
+        if not chooser.plain:
+            return None
+        return Offer(chooser.plain, tls_error=violation.finding.reason)
+    except ConformanceError:
         return None
     return Offer(chooser.plain, chooser.after_tls)

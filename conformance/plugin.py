@@ -14,6 +14,7 @@ replay file per failing or waived finding.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -75,7 +76,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_liveness_key] = {}
     if options.target is not None and not is_worker:
         _check_reachable(options.target)
+        _check_certificate(options.target, options.profile)
         config.stash[_liveness_key]["before"] = check_alive(options.target)
+
+
+def _check_certificate(target: Target, profile: Profile) -> None:
+    """Stop the run when STARTTLS works but the certificate cannot be verified.
+
+    That is a matter of --tls-ca or --tls-no-verify, and every STARTTLS
+    session would otherwise fail as if the server were at fault.
+    """
+    offer = probe(target, profile.helo_name)
+    if offer is not None and offer.certificate_rejected:
+        raise pytest.UsageError(f"--target {target.address}: {offer.tls_error}")
 
 
 def _register_settings(options: SuiteOptions) -> None:
@@ -100,8 +113,7 @@ def _check_reachable(target: Target) -> None:
     """Stop the run early when the target cannot be reached.
 
     With --implicit-tls a failed handshake stops the run too, because no
-    session could get past it. STARTTLS is not tried here: a server whose
-    certificate the suite cannot verify is still checked without TLS.
+    session could get past it. STARTTLS is checked by `_check_certificate`.
     """
     try:
         with Connection.open(target) as connection:
@@ -161,6 +173,8 @@ class SessionRunner:
                 target,
                 timeout=min(target.timeout, HUNG_TIMEOUT),
                 reply_time_limit=min(target.reply_time_limit, 4 * HUNG_TIMEOUT),
+                timeout_hint=f"the suite waits only {HUNG_TIMEOUT:g} s once the "
+                "target has hung earlier in the same property",
             )
         fail_at = Verdict.SHOULD if self.strict else Verdict.MUST
         self.sessions += 1
@@ -179,6 +193,17 @@ class SessionRunner:
             if violation.finding.verdict is Verdict.MISBEHAVED:
                 self.misbehaved = True
             raise
+        except TlsFailed as error:
+            finding = Finding(
+                verdict=Verdict.MISBEHAVED,
+                section="RFC 3207 §4",
+                reason=f"the TLS handshake after STARTTLS failed: {error}",
+                command="STARTTLS",
+                expected=(),
+                actual="certificate rejected",
+                failed=True,
+            )
+            raise Violation(finding) from None
         except TargetUnreachable as error:
             # The target accepted connections when the run began, so this is
             # a crash or a refusal mid-run: a finding, not a usage error.
@@ -230,6 +255,10 @@ def smtp_target(
         yield options.target
         return
     certificates = tmp_path_factory.mktemp("embedded-tls")
+    # aiosmtpd logs a warning for every unknown command and, in 1.4.6, a
+    # deprecation warning for every successful AUTH; in the report of a
+    # failing property they would bury the transcript. Its errors still show.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     with EmbeddedServer() as server:
         files = server.authority.write(certificates)
         yield Target(
@@ -376,6 +405,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[_report_path_key] = Path(f"not written: {error}")
 
 
+def _replay_options(options: SuiteOptions) -> str:
+    """Return the TLS and AUTH options a replay of this run needs."""
+    target = options.target
+    words = []
+    if target is not None and target.tls_ca:
+        words.append(f"--tls-ca={target.tls_ca}")
+    if not options.tls_verify:
+        words.append("--tls-no-verify")
+    if target is not None and target.implicit_tls:
+        words.append("--implicit-tls")
+    if target is not None and target.server_name:
+        words.append(f"--tls-server-name={target.server_name}")
+    if options.profile.auth_user is not None:
+        words.append(f"--auth-user {options.profile.auth_user}")
+        words.append("(with SMTP_AUTH_PASSWORD set)")
+    return "".join(f" {word}" for word in words)
+
+
 def _elapsed(config: pytest.Config) -> float:
     return (datetime.now(UTC) - config.stash[_started_key]).total_seconds()
 
@@ -481,4 +528,5 @@ def pytest_terminal_summary(
                 write(
                     f"replay the first finding: python -m conformance replay "
                     f"{replay[0]} --target {_target_label(options)}"
+                    f"{_replay_options(options)}"
                 )

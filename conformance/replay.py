@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.driver import run_session
-from conformance.errors import TargetError
+from conformance.errors import TargetError, TlsFailed
 from conformance.findings import Finding, Violation
 from conformance.rules import Verdict
 from conformance.runner import Target
@@ -164,6 +164,9 @@ def replay_inputs(
     the replay sends the credential again and still keeps it out of its own
     transcript. A STARTTLS that gets 220 is followed by a handshake, as in a
     property run.
+
+    Raises:
+        TlsFailed: the server's certificate could not be verified.
     """
     remaining = [_restore(data, secrets or {}) for data in inputs]
     levels = {level.label: level for level in Verdict}
@@ -186,6 +189,11 @@ def replay_inputs(
         seen = violation.finding
         same = seen.verdict.label == verdict and seen.section == section
         return ReplayResult(same, seen, seen.transcript)
+    except TlsFailed as error:
+        if error.certificate_rejected:
+            raise  # a matter of the TLS options, which the caller reports
+        note = Entry("*", f"replay failed: {error}".encode("ascii", "replace"))
+        return ReplayResult(False, None, (note,))
     except TargetError as error:
         note = Entry("*", f"replay failed: {error}".encode("ascii", "replace"))
         return ReplayResult(False, None, (note,))

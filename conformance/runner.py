@@ -66,6 +66,7 @@ class Target:
             (port 465 style), instead of only after STARTTLS.
         server_name: the name sent as SNI and checked against the
             certificate, or None for `host`.
+        timeout_hint: advice appended to a "no reply" message.
     """
 
     host: str
@@ -78,6 +79,7 @@ class Target:
     tls_verify: bool = True
     implicit_tls: bool = False
     server_name: str | None = None
+    timeout_hint: str = "raise --smtp-timeout if the server is just slow"
 
     @property
     def address(self) -> str:
@@ -334,8 +336,8 @@ class Connection:
             idle = self.target.timeout
             self.transcript.note(f"nothing received for {idle:g} s")
             raise ReplyTimeout(
-                f"no reply: nothing received for {idle:g} s (raise "
-                "--smtp-timeout if the server is just slow)"
+                f"no reply: nothing received for {idle:g} s "
+                f"({self.target.timeout_hint})"
             ) from None
         except ssl.SSLError as error:
             self.closed_by_peer = True

@@ -221,13 +221,18 @@ def plain_response(profile: Profile) -> str:
     return _b64(f"\0{user}\0{password}")
 
 
+#: What transcripts show in place of the PLAIN response and the password.
+SECRET_LABELS = (b"<PLAIN credentials>", b"<password>")
+
+
 def secrets(profile: Profile) -> dict[bytes, bytes]:
     """Return the encoded credentials to hide in transcripts, with their labels."""
     if profile.auth_user is None or profile.auth_password is None:
         return {}
+    plain_label, password_label = SECRET_LABELS
     return {
-        plain_response(profile).encode("ascii"): b"<PLAIN credentials>",
-        _b64(profile.auth_password).encode("ascii"): b"<password>",
+        plain_response(profile).encode("ascii"): plain_label,
+        _b64(profile.auth_password).encode("ascii"): password_label,
     }
 
 

@@ -397,3 +397,24 @@ def test_content_over_size_limit(size: int, code: int, verdict: Verdict) -> None
     state = advertising("SIZE 1000", phase=Phase.CONTENT, recipients=1)
     content = b"x" * (size - 2) + b"\r\n.\r\n"
     assert judge(state, content, code).verdict is verdict
+
+
+def test_auth_in_transaction_processed() -> None:
+    """A 535 shows the server checked credentials instead of rejecting AUTH."""
+    state = replace(AUTH_OFFERED, phase=Phase.RCPT_OR_DATA, recipients=1)
+    judgement = judge(state, b"AUTH PLAIN AGEAYg==\r\n", 535)
+    assert judgement.verdict is Verdict.MUST
+    assert "was processed instead of getting 503" in judgement.reason
+
+
+def test_bad_response_for_unadvertised_mechanism_gets_504() -> None:
+    state = advertising("AUTH")
+    assert judge(state, b"AUTH PLAIN !!!\r\n", 504).verdict is Verdict.CONFORMS
+
+
+def test_malformed_size_keyword_is_found() -> None:
+    state = SessionState(phase=Phase.HELLO)
+    session = observe(state, b"EHLO c.test\r\n", 250, "hi", "SIZE abc")
+    judgement = session.steps[-1].judgement
+    assert judgement.verdict is Verdict.MUST
+    assert judgement.section == "RFC 1870 §4"

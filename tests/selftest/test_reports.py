@@ -14,6 +14,7 @@ import pytest
 
 from conformance.embedded import EmbeddedServer
 from conformance.reference import FAULTS, ReferenceServer
+from conformance.replay import MAGIC
 
 PROPERTIES = Path(__file__).parents[1] / "conformance" / "test_sessions.py"
 TIMESTAMPS = {"started", "ended", "seconds"}
@@ -121,7 +122,8 @@ def test_certification_runs_give_identical_findings(suite: pytest.Pytester) -> N
 def test_server_markup_is_escaped_in_html(suite: pytest.Pytester) -> None:
     report_dir = suite.path / "report"
     banner = "<script>alert('banner')</script><b>bold</b>"
-    with EmbeddedServer(ident=banner) as server:
+    # STARTTLS off: this test is about escaping, and needs no test CA.
+    with EmbeddedServer(ident=banner, tls_context=None) as server:
         suite.runpytest_subprocess(
             "--target",
             f"127.0.0.1:{server.port}",
@@ -247,3 +249,26 @@ def test_matrix_rejects_a_file_that_is_not_a_report(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "is not a report.json of this suite" in result.stderr
+
+
+def test_replay_of_hidden_credentials_needs_auth_user(tmp_path: Path) -> None:
+    path = tmp_path / "auth.smtp"
+    path.write_text(
+        "\n".join(
+            [
+                MAGIC,
+                "# verdict: MUST violation",
+                "# clause: RFC 4954 §4",
+                "# reason: AUTH during a mail transaction was processed",
+                "C: AUTH PLAIN <PLAIN credentials>\\r\\n",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+    result = _cli("replay", str(path), "--target", "127.0.0.1:9")
+
+    assert result.returncode == 2
+    assert "--auth-user" in result.stderr
+    assert "SMTP_AUTH_PASSWORD" in result.stderr

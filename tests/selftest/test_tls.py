@@ -419,3 +419,18 @@ def test_target_replace_keeps_tls_settings() -> None:
     assert shorter.tls_ca == "ca.pem"
     assert shorter.implicit_tls
     assert shorter.tls_server_name == "127.0.0.1"
+
+
+def test_unverifiable_starttls_certificate_stops_run(
+    pytester: pytest.Pytester,
+) -> None:
+    """A certificate the suite cannot verify is a usage error, before any test."""
+    pytester.makepyfile(test_sessions=PROPERTIES.read_text())
+    with EmbeddedServer(TestAuthority()) as embedded:
+        result = pytester.runpytest_subprocess(
+            "--target", f"127.0.0.1:{embedded.port}", "-p", "no:cacheprovider"
+        )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*certificate was rejected*--tls-ca FILE*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
