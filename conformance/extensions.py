@@ -103,7 +103,33 @@ def after_tls(state: SessionState) -> SessionState:
     The server MUST discard all knowledge obtained from the client before TLS:
     the EHLO argument, the transaction, any authentication.
     """
-    return SessionState(phase=Phase.HELLO, errors=state.errors, tls=True)
+    return SessionState(
+        phase=Phase.HELLO, errors=state.errors, tls=True, tls_reset=True
+    )
+
+
+def kept_across_tls(
+    state: SessionState, codes: list[int], effect: Effect
+) -> list[Outcome]:
+    """Return the outcome for a reply that only a transaction from before
+    STARTTLS explains, or nothing if no STARTTLS reset the session.
+
+    The model follows the server into the kept transaction, so that a
+    waived finding leaves the model in step.
+    """
+    if not state.tls_reset:
+        return []
+    return [
+        outcome(
+            codes,
+            Level.MUST,
+            "RFC 3207 §4.2",
+            effect,
+            Verdict.MUST,
+            "the transaction from before STARTTLS survived the TLS handshake; "
+            "the server MUST discard it",
+        )
+    ]
 
 
 # --- AUTH (RFC 4954) ---------------------------------------------------------

@@ -334,7 +334,11 @@ def _expect_rcpt(state: SessionState, command: Rcpt) -> Expectation:
     if state.phase not in (Phase.RCPT, Phase.RCPT_OR_DATA):
         return _expectation(
             description,
-            [_outcome([503], Level.MUST, "RFC 5321 §3.3"), AUTH_REQUIRED],
+            [
+                _outcome([503], Level.MUST, "RFC 5321 §3.3"),
+                AUTH_REQUIRED,
+                *extensions.kept_across_tls(state, [250, 251], Effect.ADD_RECIPIENT),
+            ],
             unlisted=Verdict.MUST,
             section="RFC 5321 §3.3",
         )
@@ -437,7 +441,11 @@ def _expect_data(state: SessionState) -> Expectation:
         )
     return _expectation(
         description,
-        [refusals, AUTH_REQUIRED],
+        [
+            refusals,
+            AUTH_REQUIRED,
+            *extensions.kept_across_tls(state, [354], Effect.START_DATA),
+        ],
         section="RFC 5321 §3.3, §4.1.4",
     )
 
@@ -893,7 +901,9 @@ def _start_mail(state: SessionState, command: Command | None) -> SessionState:
         parameters = dict(extensions.parse_parameters(command.parameters))
         body = (parameters.get("BODY") or "").upper()
         utf8 = "SMTPUTF8" in parameters
-    return replace(state, phase=Phase.RCPT, recipients=0, body=body, utf8=utf8)
+    return replace(
+        state, phase=Phase.RCPT, recipients=0, body=body, utf8=utf8, tls_reset=False
+    )
 
 
 def _advance_security(

@@ -62,6 +62,9 @@ class SessionState:
         sasl: while in `Phase.AUTH`, the mechanism and how many challenges
             the client has answered.
         before_sasl: the phase to return to when the SASL exchange ends.
+        tls_reset: STARTTLS discarded the session and no MAIL has been
+            accepted since, so replies that need a transaction show that the
+            server kept the one from before TLS.
         body: the BODY parameter of the open transaction's MAIL, upper-cased.
         utf8: the open transaction's MAIL carried SMTPUTF8.
     """
@@ -76,6 +79,7 @@ class SessionState:
     authenticated: bool = False
     sasl: tuple[str, int] | None = None
     before_sasl: Phase = Phase.MAIL
+    tls_reset: bool = False
     body: str = ""
     utf8: bool = False
 

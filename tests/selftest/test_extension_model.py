@@ -171,7 +171,7 @@ def test_starttls_220_restarts_session() -> None:
     state = replace(TLS_OFFERED, phase=Phase.RCPT_OR_DATA, recipients=1)
     session = observe(state, b"STARTTLS\r\n", 220)
     assert session.steps[-1].judgement.effect is Effect.START_TLS
-    assert session.state == SessionState(phase=Phase.HELLO, tls=True)
+    assert session.state == SessionState(phase=Phase.HELLO, tls=True, tls_reset=True)
 
 
 @pytest.mark.parametrize(
@@ -418,3 +418,17 @@ def test_malformed_size_keyword_is_found() -> None:
     judgement = session.steps[-1].judgement
     assert judgement.verdict is Verdict.MUST
     assert judgement.section == "RFC 1870 §4"
+
+
+def test_transaction_kept_across_tls_is_named() -> None:
+    state = SessionState(phase=Phase.HELLO, tls=True, tls_reset=True)
+    judgement = judge(state, RCPT + b"\r\n", 250)
+    assert judgement.verdict is Verdict.MUST
+    assert judgement.section == "RFC 3207 §4.2"
+    assert judgement.effect is Effect.ADD_RECIPIENT
+
+
+def test_mail_after_tls_ends_the_reset() -> None:
+    state = advertising("SIZE", tls=True, tls_reset=True)
+    session = observe(state, MAIL + b"\r\n", 250)
+    assert session.state.tls_reset is False
