@@ -17,7 +17,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from conformance.commands import Auth, Bdat, Invalid, Mail, Rcpt, is_base64
+from conformance.commands import (
+    Auth,
+    Bdat,
+    Command,
+    Data,
+    Invalid,
+    Mail,
+    Rcpt,
+    is_base64,
+    verb_of,
+)
 from conformance.replies import Reply
 from conformance.rules import (
     Effect,
@@ -365,22 +375,31 @@ def expect_data_after_chunks(state: SessionState) -> Expectation:
     )
 
 
-def expect_unsettled(state: SessionState, verb: str) -> Expectation:
+def expect_unsettled(state: SessionState, command: Command) -> Expectation:
     """Return the replies to a command other than RSET while unsettled.
 
     RFC 3030 §2 leaves the state indeterminate after a failed chunk: the
-    client MUST send RSET, and every well-formed reply to anything else is legal.
+    client MUST send RSET, and every well-formed reply to anything else is
+    legal. Where the reply shows what the server did (250 to MAIL, 354 to
+    DATA), the model follows it, as everywhere else.
     """
-    return expectation(
-        f"{verb} in state '{state.phase.value}'",
-        [
-            outcome(
-                reply_class(2) | reply_class(4) | reply_class(5),
-                Level.MAY,
-                "RFC 3030 §2",
-            )
-        ],
-    )
+    failures = reply_class(4) | reply_class(5)
+    if isinstance(command, Invalid) and command.lenient_reading is not None:
+        command = command.lenient_reading
+    followed = {
+        Mail: ([250], Effect.START_MAIL),
+        Rcpt: ([250, 251], Effect.ADD_RECIPIENT),
+        Data: ([354], Effect.START_DATA),
+    }.get(type(command))
+    if isinstance(command, Bdat):
+        followed = ([250], Effect.END_MESSAGE if command.last else Effect.ADD_CHUNK)
+    outcomes = [outcome(failures, Level.MAY, "RFC 3030 §2")]
+    if followed is None:
+        outcomes.append(outcome(reply_class(2), Level.MAY, "RFC 3030 §2"))
+    else:
+        codes, effect = followed
+        outcomes.append(outcome(codes, Level.MAY, "RFC 3030 §2", effect))
+    return expectation(f"{verb_of(command)} in state '{state.phase.value}'", outcomes)
 
 
 # --- MAIL and RCPT parameters ------------------------------------------------

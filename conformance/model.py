@@ -171,7 +171,7 @@ def expect_command(state: SessionState, command: Command) -> Expectation:
     if isinstance(command, TooLong):
         return _expect_too_long(state, command)
     if state.phase is Phase.UNSETTLED and not isinstance(command, Rset | Hello):
-        return extensions.expect_unsettled(state, verb_of(command))
+        return extensions.expect_unsettled(state, command)
     if isinstance(command, Invalid):
         return _expect_invalid(state, command)
     if isinstance(command, Starttls):

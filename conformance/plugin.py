@@ -158,6 +158,8 @@ class SessionRunner:
     misbehaved: bool = False
     #: The property's extension is advertised only after STARTTLS.
     tls_first: bool = False
+    #: The first failing finding, shown if Hypothesis cannot reproduce it.
+    first_failure: Finding | None = None
 
     def run(self, choose: Chooser, max_steps: int = 40) -> SessionRecord:
         """Run one session; raise `Violation` on a failing finding.
@@ -190,6 +192,7 @@ class SessionRunner:
                 secrets=secrets(self.profile),
             )
         except Violation as violation:
+            self.first_failure = self.first_failure or violation.finding
             if violation.finding.verdict is Verdict.MISBEHAVED:
                 self.misbehaved = True
             raise
@@ -336,7 +339,7 @@ def pytest_runtest_makereport(
                 for v in _violations(error)
             ]
             if not failing and isinstance(error, Flaky):
-                report.longrepr = _flaky_message(error)
+                report.longrepr = _flaky_message(error, runner.first_failure)
         if failing:
             report.longrepr = "\n\n".join(finding.format() for finding in failing)
         kept = failing + shortest_per_key(runner.findings)
@@ -362,14 +365,17 @@ def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
     return replace(finding, liveness=check_alive(target))
 
 
-def _flaky_message(error: Flaky) -> str:
-    return (
+def _flaky_message(error: Flaky, first: Finding | None) -> str:
+    message = (
         "target misbehaved: the target answered the same commands differently "
         "when Hypothesis ran the session again, so no single transcript shows "
         "a failure. Its replies depend on more than the commands sent (timing, "
         "load, randomness, state kept between connections).\n"
         f"  Hypothesis reported: {type(error).__name__}"
     )
+    if first is None:
+        return message
+    return f"{message}\n\nThe failure that started the search:\n{first.format()}"
 
 
 def _violations(error: BaseException) -> list[Violation]:

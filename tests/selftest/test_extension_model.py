@@ -432,3 +432,22 @@ def test_mail_after_tls_ends_the_reset() -> None:
     state = advertising("SIZE", tls=True, tls_reset=True)
     session = observe(state, MAIL + b"\r\n", 250)
     assert session.state.tls_reset is False
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "expected"),
+    [
+        (MAIL + b" BODY=8BITMIME\r\n", 250, Phase.RCPT),
+        (b"DATA\r\n", 354, Phase.CONTENT),
+        (b"NOOP\r\n", 250, Phase.UNSETTLED),
+        (RCPT + b"\r\n", 503, Phase.UNSETTLED),
+    ],
+)
+def test_unsettled_state_follows_server(
+    line: bytes, code: int, expected: Phase
+) -> None:
+    """After a failed chunk any reply is legal, and the model follows it."""
+    state = advertising("CHUNKING", "8BITMIME", phase=Phase.UNSETTLED)
+    session = observe(state, line, code)
+    assert session.steps[-1].judgement.verdict is Verdict.CONFORMS
+    assert phase(session) is expected
