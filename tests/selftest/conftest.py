@@ -11,7 +11,12 @@ PEAK_MEMORY = "peak_memory_kib"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the peak memory of the hostile-server battery's pytest runs."""
+    """Print the peak memory of the pytest runs the suite's tests started.
+
+    ru_maxrss of RUSAGE_CHILDREN is a maximum over every child process of a
+    worker so far, so the figure covers the hostile-server battery and any
+    pytester run before it in the same worker.
+    """
     peaks = [
         int(value)
         for reports in terminalreporter.stats.values()
@@ -21,6 +26,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     ]
     if peaks:
         terminalreporter.write_line(
-            f"hostile-server battery: peak memory of one pytest run "
+            f"peak memory of one pytest run started by these tests (the "
+            f"hostile-server battery and those before it): "
             f"{max(peaks) / 1024:.0f} MiB"
         )
