@@ -112,6 +112,18 @@ def _write_private(path: Path, data: bytes) -> None:
         file.write(data)
 
 
+def write_for_cli(authority: TestAuthority, directory: Path) -> CertificateFiles | None:
+    """Write the authority's files for a command-line tool.
+
+    Returns None, after printing why to stderr, when they cannot be written.
+    """
+    try:
+        return authority.write(directory)
+    except OSError as error:
+        print(f"cannot write the certificates to {directory}: {error}", file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write a fresh CA and server certificate for a test server."""
     parser = argparse.ArgumentParser(
@@ -133,13 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"invalid --name: {error}", file=sys.stderr)
         return 2
-    try:
-        files = authority.write(args.directory)
-    except OSError as error:
-        print(
-            f"cannot write the certificates to {args.directory}: {error}",
-            file=sys.stderr,
-        )
+    files = write_for_cli(authority, args.directory)
+    if files is None:
         return 1
     print(f"CA certificate: {files.ca}")
     print(f"server certificate: {files.cert}")

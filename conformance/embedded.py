@@ -29,7 +29,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as AioSession
 
-from conformance.certs import TestAuthority
+from conformance.certs import TestAuthority, write_for_cli
 
 logger = logging.getLogger(__name__)
 
@@ -215,13 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("mail.log").setLevel(logging.ERROR)
 
     authority = TestAuthority()
-    try:
-        files = authority.write(args.cert_dir)
-    except OSError as error:
-        print(
-            f"cannot write the certificates to {args.cert_dir}: {error}",
-            file=sys.stderr,
-        )
+    files = write_for_cli(authority, args.cert_dir)
+    if files is None:
         return 1
 
     # Block the signals before the server thread starts, so that the thread

@@ -1,4 +1,4 @@
-"""Which service extensions a target advertises, before and after STARTTLS.
+"""The service extensions a target advertises, before and after STARTTLS.
 
 Extension properties run only against a server that advertises their keyword
 and are skipped, with the reason in the report, against one that does not.

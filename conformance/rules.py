@@ -199,7 +199,7 @@ def outcome(
     verdict: Verdict = Verdict.CONFORMS,
     reason: str = "",
 ) -> Outcome:
-    """Build an `Outcome`; a reply it lists conforms unless `verdict` says not."""
+    """Build an `Outcome`. A reply it lists conforms unless `verdict` is worse."""
     return Outcome(frozenset(codes), verdict, level, section, effect, reason)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 class Phase(enum.Enum):
-    """What the server awaits next (RFC 5321 §3.1-§3.3, §4.1.1)."""
+    """The input the server awaits next (RFC 5321 §3.1-§3.3, §4.1.1)."""
 
     #: Connection open; the server owes its greeting (§3.1).
     GREETING = "greeting"

@@ -176,7 +176,7 @@ def bdat(profile: Profile, state: SessionState, variant: int) -> bytes:
 
 
 def rejected_bdat(profile: Profile, state: SessionState, variant: int) -> bytes:
-    """BDAT whose chunk holds commands, for a state where BDAT must fail."""
+    """Build BDAT whose chunk contains commands, for a state where BDAT must fail."""
     last = " LAST" if variant % 2 == 0 else ""
     line = f"BDAT {len(COMMAND_CHUNK)}{last}".encode("ascii")
     return line + CRLF + COMMAND_CHUNK
@@ -221,7 +221,7 @@ def plain_response(profile: Profile) -> str:
     return _b64(f"\0{user}\0{password}")
 
 
-#: What transcripts show in place of the PLAIN response and the password.
+#: Labels that transcripts show in place of the PLAIN response and the password.
 SECRET_LABELS = (b"<PLAIN credentials>", b"<password>")
 
 
@@ -249,7 +249,7 @@ def auth(profile: Profile, state: SessionState, variant: int) -> bytes:
 
 
 def sasl_response(profile: Profile, state: SessionState, variant: int) -> bytes:
-    """Answer a 334 challenge: rightly for the mechanism, or cancel, or garble.
+    """Build the response to a 334 challenge: right, a cancel, or garbage.
 
     Variant 0 is the right answer: the PLAIN response, or the user name and
     then the password for LOGIN.

@@ -58,16 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cert_dir is not None:
         # Imported here so that the server runs without trustme unless TLS
         # is requested.
-        from conformance.certs import TestAuthority
+        from conformance.certs import TestAuthority, write_for_cli
 
         authority = TestAuthority()
-        try:
-            files = authority.write(args.cert_dir)
-        except OSError as error:
-            print(
-                f"cannot write the certificates to {args.cert_dir}: {error}",
-                file=sys.stderr,
-            )
+        files = write_for_cli(authority, args.cert_dir)
+        if files is None:
             return 1
         print(f"CA certificate for --tls-ca: {files.ca}", flush=True)
         tls_context = authority.server_context()
