@@ -58,6 +58,7 @@ from conformance.runner import Target
 from conformance.state import Phase, SessionState
 from strategies.commands import Profile
 from strategies.plans import PLANS, Plan
+from strategies.sessions import SEARCH_PHASES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -202,6 +203,7 @@ def _run_plan(
             HealthCheck.data_too_large,
         ],
         print_blob=False,
+        phases=SEARCH_PHASES,
     )
     @given(st.data())
     def check(data: st.DataObject) -> None:

@@ -27,6 +27,7 @@ from conformance.runner import Target
 from strategies.commands import Profile
 from strategies.extensions import secrets
 from strategies.plans import EXTENSION_PLANS, PLANS, ExtensionPlan, Plan, starttls
+from strategies.sessions import SEARCH_PHASES
 
 #: Examples per plan in the first round of a hunt.
 FIRST_ROUND = 25
@@ -83,6 +84,7 @@ def _search(
         suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False,
         verbosity=Verbosity.quiet,
+        phases=SEARCH_PHASES,
     )
     @given(st.data())
     def search(data: st.DataObject) -> None:

@@ -40,6 +40,7 @@ from conformance.summary import Summary, attach, shortest_per_key
 from conformance.waivers import Waiver
 from strategies.commands import Profile
 from strategies.extensions import secrets
+from strategies.sessions import SEARCH_PHASES
 
 #: Seconds to wait for a reply once the target has hung in this property.
 HUNG_TIMEOUT = 0.25
@@ -106,6 +107,7 @@ def _register_settings(options: SuiteOptions) -> None:
             HealthCheck.data_too_large,
         ],
         print_blob=False,
+        phases=SEARCH_PHASES,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hypothesis import Phase as SearchPhase
 from hypothesis import strategies as st
 
 from conformance.state import Phase, SessionState
@@ -34,6 +35,14 @@ from strategies.commands import (
     rcpt,
     rset,
     steps,
+)
+
+#: The Hypothesis phases of a search for findings. Hypothesis's explain phase
+#: is left out: it replays the shrunk session hundreds of times to comment on
+#: which draws did not matter, which costs more than the shrinking itself and
+#: adds nothing to a transcript.
+SEARCH_PHASES = tuple(
+    phase for phase in SearchPhase if phase is not SearchPhase.explain
 )
 
 #: A session ends with QUIT once the server has sent this many error replies.
