@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from conformance.certs import TestAuthority
 from conformance.driver import run_session
 from conformance.findings import Finding, Violation
+from conformance.minimize import minimize
 from conformance.reference import Fault, ReferenceServer
 from conformance.rules import Verdict
 from conformance.runner import Target
@@ -68,8 +69,9 @@ def hunt(
             try:
                 search()
             except Violation as violation:
+                finding = minimize(target, violation.finding, secrets(profile))
                 seconds = time.perf_counter() - start
-                return HuntResult(violation.finding, name, seconds)
+                return HuntResult(finding, name, seconds)
     return HuntResult(None, "", time.perf_counter() - start)
 
 

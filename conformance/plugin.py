@@ -30,6 +30,7 @@ from conformance.embedded import TEST_PASSWORD, TEST_USER, EmbeddedServer
 from conformance.errors import ConformanceError, TargetUnreachable, TlsFailed
 from conformance.findings import Finding, Violation
 from conformance.liveness import ALIVE, check_alive
+from conformance.minimize import minimize
 from conformance.offer import Offer, probe
 from conformance.options import SuiteOptions, add_options, read_options
 from conformance.replay import replay_inputs
@@ -352,10 +353,12 @@ def pytest_runtest_makereport(
 def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
     """Re-send a failing finding's inputs and note whether it came back.
 
-    A finding that does not come back is reported as flaky, with the
-    transcript of both sessions; it is never dropped. A short sanity session
-    afterwards tells whether the target is still alive.
+    The finding is first cut to the fewest inputs that still show it
+    (`minimize`). A finding that does not come back is reported as flaky,
+    with the transcript of both sessions; it is never dropped. A short
+    sanity session afterwards tells whether the target is still alive.
     """
+    finding = minimize(target, finding, secrets(profile))
     inputs = tuple(entry.data for entry in finding.transcript if entry.direction == "C")
     result = replay_inputs(
         target, inputs, finding.verdict.label, finding.section, secrets(profile)

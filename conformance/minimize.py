@@ -1,0 +1,80 @@
+"""Cut a failing finding's transcript down to the inputs it needs.
+
+Hypothesis shrinks the draws behind a session. Its shrink can stop at a
+session that no single change of draws makes shorter, although fewer inputs
+would show the same fault: a whole message transaction before a failing NOOP
+goes only if its four inputs go at once, for example. `minimize` then works
+on the inputs themselves. It sends the session again without a run of inputs,
+with shorter runs each pass down to single inputs, and keeps every cut after
+which the same finding (same verdict, clause and reason) comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from conformance.findings import Finding
+from conformance.replay import replay_inputs
+from conformance.rules import Verdict
+from conformance.runner import Target
+
+#: Maximum replays of one minimisation. Each replay is a session, a few
+#: milliseconds long against a server that replies promptly.
+MAX_REPLAYS = 150
+
+
+def minimize(
+    target: Target,
+    finding: Finding,
+    secrets: dict[bytes, bytes] | None = None,
+    max_replays: int = MAX_REPLAYS,
+) -> Finding:
+    """Return `finding` as shown by the fewest inputs found, or unchanged.
+
+    A finding of a target that misbehaved (a timeout, a lost connection) is
+    returned unchanged, because each replay could cost a full timeout. For
+    the same reason minimisation stops once a replay misbehaves.
+    """
+    if finding.verdict is Verdict.MISBEHAVED:
+        return finding
+    inputs = [entry.data for entry in finding.transcript if entry.direction == "C"]
+    best = finding
+    replays = 0
+    size = max(len(inputs) // 2, 1)
+    while size >= 1 and len(inputs) > 1:
+        cut = False
+        start = len(inputs) - size
+        # Runs are cut from the end backwards: the transcript ends with the
+        # failing input, and the inputs just before it matter most often.
+        while start >= 0 and len(inputs) > 1:
+            if replays >= max_replays:
+                return best
+            candidate = inputs[:start] + inputs[start + size :]
+            replays += 1
+            result = replay_inputs(
+                target,
+                tuple(candidate),
+                finding.verdict.label,
+                finding.section,
+                secrets,
+            )
+            seen = result.finding
+            if seen is not None and seen.verdict is Verdict.MISBEHAVED:
+                return best
+            if seen is not None and seen.key == finding.key:
+                inputs = [
+                    entry.data for entry in seen.transcript if entry.direction == "C"
+                ]
+                best = replace(
+                    seen,
+                    property_name=finding.property_name,
+                    failed=finding.failed,
+                    waived=finding.waived,
+                )
+                cut = True
+                start = min(start, len(inputs)) - size
+            else:
+                start -= 1 if size == 1 else size
+        if not cut:
+            size //= 2
+    return best
