@@ -1,14 +1,15 @@
 """Command lines and message content for the conformance sessions.
 
-Every step of a session draws the same four integers, whatever the state (see
-`strategies.sessions.next_inputs`): a roll that picks the kind of command, a
-pick among the commands of that kind, a variant of its argument, and a
-spelling. The builders below turn a pick and a variant into a line. Keeping
-the shape of each step fixed lets Hypothesis shrink one step without changing
-how the steps after it are read, and every integer shrinks toward 0, which is
-the plain form: the first command of a kind, the configured addresses, upper
-case. The model, not the builder, decides what a line means, so a line built
-as "malformed" that happens to be valid is judged as valid.
+Every step of a session draws the same five integers, whatever the state (see
+`strategies.sessions.next_input`): a roll that ends the segment, a roll that
+picks the kind of command, a pick among the commands of that kind, a variant
+of its argument, and a spelling. The builders below turn a pick and a variant
+into a line. Keeping the shape of each step fixed lets Hypothesis shrink one
+step without changing how the steps after it are read, and every integer
+shrinks toward 0, which is the plain form: the first command of a kind, the
+configured addresses, upper case. The model, not the builder, decides what a
+line means, so a line built as "malformed" that happens to be valid is judged
+as valid.
 """
 
 from __future__ import annotations
@@ -193,21 +194,19 @@ class Step(NamedTuple):
     spelling: int
 
 
-def steps() -> st.SearchStrategy[Step]:
-    """Draw one step: five integers that each shrink toward 0.
-
-    Every command is built from a step, so the draws of a session have the
-    same shape whatever the state, except for message content, which is
-    drawn as a list of lines because that shrinks better.
-    """
-    return st.builds(
-        Step,
-        st.integers(0, 99),
-        st.integers(0, 99),
-        st.integers(0, 63),
-        st.integers(0, 15),
-        st.integers(0, 2),
-    )
+#: One step: five integers that each shrink toward 0. Every command is built
+#: from a step, so the draws of a session have the same shape whatever the
+#: state, except for message content, which is drawn as a list of lines
+#: because that shrinks better. The strategy is built once: Hypothesis spends
+#: more on setting up a new strategy object than on drawing from it.
+STEPS: st.SearchStrategy[Step] = st.builds(
+    Step,
+    st.integers(0, 99),
+    st.integers(0, 99),
+    st.integers(0, 63),
+    st.integers(0, 15),
+    st.integers(0, 2),
+)
 
 
 PLAIN_LINES = (b"Hello.", b"", b".leading dot", b"..two dots", b"QUIT", b"x" * 998)
@@ -228,21 +227,18 @@ def plain_content(step: Step) -> bytes:
     return plain_lines(_chosen_lines(step, PLAIN_LINES))
 
 
-@st.composite
-def message_contents(draw: st.DrawFn) -> bytes:
-    """Draw plain message content; see `plain_content`.
-
-    The lines come from a list draw, which shrinks better here than a step.
-    """
-    lines = draw(st.lists(st.sampled_from(PLAIN_LINES), max_size=4))
-    return plain_lines(lines)
-
-
 def plain_lines(body: list[bytes]) -> bytes:
     """Build dot-stuffed content from body lines, ending in CRLF.CRLF."""
     lines = [b"Subject: conformance test", b"", *body]
     stuffed = [(b"." + line) if line.startswith(b".") else line for line in lines]
     return b"\r\n".join(stuffed) + b"\r\n.\r\n"
+
+
+#: Plain message content; see `plain_content`. The lines come from a list
+#: draw, which shrinks better here than a step.
+MESSAGE_CONTENTS: st.SearchStrategy[bytes] = st.lists(
+    st.sampled_from(PLAIN_LINES), max_size=4
+).map(plain_lines)
 
 
 #: Sequences that look like the end of data but are not: only CRLF.CRLF ends
@@ -292,9 +288,8 @@ def awkward_content(step: Step) -> bytes:
     return head + ending + smuggled + b"\r\n.\r\n"
 
 
-def awkward_contents() -> st.SearchStrategy[bytes]:
-    """Draw content with a false ending; see `awkward_content`."""
-    return steps().map(awkward_content)
+#: Content with a false ending; see `awkward_content`.
+AWKWARD_CONTENTS: st.SearchStrategy[bytes] = STEPS.map(awkward_content)
 
 
 def has_bare_line_end(data: bytes) -> bool:

@@ -15,6 +15,7 @@ sessions show an odd variant only where it matters.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -23,9 +24,9 @@ from hypothesis import strategies as st
 from conformance.state import Phase, SessionState
 from strategies.commands import (
     CRLF,
+    MESSAGE_CONTENTS,
     PLAIN_LINES,
     Profile,
-    message_contents,
     plain_lines,
 )
 
@@ -275,12 +276,17 @@ MAX_OVERSIZE = 16 * 1024 * 1024
 EIGHT_BIT_LINE = "8-bit text: gr\u00fc\u00dfe, \u00e9t\u00e9".encode()
 
 
+#: Plain content that starts with an 8-bit line.
+EIGHT_BIT_CONTENTS: st.SearchStrategy[bytes] = st.lists(
+    st.sampled_from((EIGHT_BIT_LINE, *PLAIN_LINES)), max_size=4
+).map(lambda body: plain_lines([EIGHT_BIT_LINE, *body]))
+
+
 def contents(state: SessionState) -> st.SearchStrategy[bytes]:
     """Return plain content, with an 8-bit line after BODY=8BITMIME (RFC 6152)."""
     if state.body not in ("8BITMIME", "BINARYMIME"):
-        return message_contents()
-    lines = st.lists(st.sampled_from((EIGHT_BIT_LINE, *PLAIN_LINES)), max_size=4)
-    return lines.map(lambda body: plain_lines([EIGHT_BIT_LINE, *body]))
+        return MESSAGE_CONTENTS
+    return EIGHT_BIT_CONTENTS
 
 
 def sized_contents(state: SessionState) -> st.SearchStrategy[bytes]:
@@ -292,6 +298,11 @@ def sized_contents(state: SessionState) -> st.SearchStrategy[bytes]:
     limit = state.size_limit
     if limit is None or limit > MAX_OVERSIZE:
         return contents(state)
+    return _sized_contents(limit)
+
+
+@functools.cache
+def _sized_contents(limit: int) -> st.SearchStrategy[bytes]:
     return st.booleans().map(lambda over: oversized(limit) if over else plain_lines([]))
 
 

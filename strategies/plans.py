@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from conformance.state import SessionState
 from strategies import extensions
-from strategies.commands import Profile, awkward_contents, respell
+from strategies.commands import AWKWARD_CONTENTS, Profile, respell
 from strategies.sessions import Mix, PlannedChooser, Segment
 
 ORDERLY = Mix(plausible=90, anywhere=10, out_of_order=0)
@@ -112,7 +112,7 @@ def line_length(data: st.DataObject, profile: Profile) -> PlannedChooser:
 def content_endings(data: st.DataObject, profile: Profile) -> PlannedChooser:
     """Orderly sessions whose messages hold false endings and hidden commands."""
     segments = [Segment(ORDERLY, steps=12, minimum=4)]
-    return PlannedChooser(data, profile, segments, contents=awkward_contents())
+    return PlannedChooser(data, profile, segments, contents=AWKWARD_CONTENTS)
 
 
 # --- Extensions ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from strategies import extensions
 from strategies.commands import (
     ANYWHERE,
     MALFORMED,
+    STEPS,
     Builder,
     Profile,
     Step,
@@ -30,11 +31,9 @@ from strategies.commands import (
     ehlo,
     helo,
     mail,
-    message_contents,
     quit_,
     rcpt,
     rset,
-    steps,
 )
 
 #: The Hypothesis phases of a search for findings. Hypothesis's explain phase
@@ -113,29 +112,22 @@ def out_of_order_builders(state: SessionState) -> list[Builder]:
     return builders
 
 
-@st.composite
-def next_inputs(
-    draw: st.DrawFn,
+def next_input(
+    step: Step,
     state: SessionState,
     profile: Profile,
     mix: Mix = DEFAULT_MIX,
     may_stop: bool = True,
 ) -> bytes | None:
-    """Draw the next input for a session in `state`, or None to end the segment.
+    """Build the next input from a drawn `step`, or None to end the segment.
 
-    None comes only when `may_stop` is true.
-
-    Message content is drawn whenever the server awaits it, since anything
-    sent then is content. Every other step draws the same five integers
-    (`strategies.commands.Step`): stop, kind, pick, variant and spelling.
-    Because a step is one draw of fixed shape, Hypothesis can delete a whole
-    step while shrinking without changing how the steps after it are read,
-    and a stop roll of 0 ends the segment, so shrinking
-    also cuts the tail.
+    None comes only when `may_stop` is true. Every step of a session is the
+    same draw of five integers (`strategies.commands.STEPS`): stop, kind,
+    pick, variant and spelling, read here against the model's state. Because
+    a step is one draw of fixed shape, Hypothesis can delete a whole step
+    while shrinking without changing how the steps after it are read, and a
+    stop roll of 0 ends the segment, so shrinking also cuts the tail.
     """
-    if state.phase is Phase.CONTENT:
-        return draw(message_contents())
-    step = draw(steps())
     if state.phase is Phase.AUTH:
         # Every line is a SASL response now; the roll picks which kind.
         return extensions.sasl_response(profile, state, _sasl_variant(step))
@@ -234,9 +226,8 @@ class PlannedChooser:
                 self._next_segment()
                 continue
             may_stop = self._used >= segment.minimum
-            line = self._data.draw(
-                next_inputs(state, self._profile, segment.mix, may_stop)
-            )
+            step = self._data.draw(STEPS)
+            line = next_input(step, state, self._profile, segment.mix, may_stop)
             if line is None:
                 self._next_segment()
                 continue
