@@ -119,8 +119,10 @@ class RecordingChooser:
     ending itself, which the chooser would not see. So this wrapper applies the
     suite's step limit and the driver's ending (end the message content, then
     QUIT) itself, and the driver runs it with a higher limit. Every byte sent
-    then passes through the wrapper. The inner chooser is called exactly as
-    often as under the suite, so Hypothesis draws the same data.
+    then passes through the wrapper, except the QUIT the driver sends after
+    content that could smuggle commands, which `_run_plan` adds. The inner
+    chooser is called exactly as often as under the suite, so Hypothesis
+    draws the same data.
     """
 
     def __init__(self, inner: Chooser, max_steps: int) -> None:
@@ -212,7 +214,7 @@ def _run_plan(
         chooser = RecordingChooser(plan(data, profile), SUITE_MAX_STEPS)
         ended = False
         try:
-            run_session(
+            record = run_session(
                 target, chooser, max_steps=SUITE_MAX_STEPS + 10, fail_at=Verdict.MUST
             )
             ended = True
@@ -220,6 +222,11 @@ def _run_plan(
             sessions.append(chooser.inputs)
             if not ended:
                 stopped.append(chooser.inputs)
+        # The driver sends a QUIT of its own after content that could smuggle
+        # commands, and the raw client must send it too.
+        sent = [entry.data for entry in record.transcript if entry.direction == "C"]
+        if len(sent) > len(chooser.inputs):
+            chooser.inputs.extend(sent[len(chooser.inputs) :])
 
     check()
 

@@ -39,11 +39,11 @@ Chooser = Callable[[SessionState], bytes | None]
 
 QUIT = b"QUIT\r\n"
 
-#: Bounds, in seconds, of the wait for stray replies after content with a bare
-#: CR or LF. The wait is three times the time the final reply took, because
-#: replies to smuggled commands leave the server right after that reply.
-#: NOTE: a server that delays only the replies to smuggled commands escapes.
-SMUGGLING_WINDOW = (0.05, 1.0)
+#: Bounds, in seconds, of the wait for stray replies after commands injected
+#: with STARTTLS. The wait is three times the latency of the last reply,
+#: because replies to injected commands would leave the server at once.
+#: NOTE: a server that delays only the replies to injected commands escapes.
+INJECTION_WINDOW = (0.05, 1.0)
 
 
 @dataclass
@@ -191,22 +191,56 @@ class _Checker:
         elif data is None:
             pass
         elif before.phase is Phase.CONTENT and has_bare_line_end(data):
-            self._check_no_stray_replies(
+            self._quit_counting_replies(
                 data,
                 "RFC 5321 §4.1.1.4, §2.3.8",
-                "more replies followed the reply to the end of data: the server "
+                "replies came to commands the client never sent: the server "
                 "ended the content at a bare CR or LF and ran the bytes after "
                 "it as commands (SMTP smuggling)",
             )
         elif reply.code >= 400 and _rejected_chunk_has_lines(before, data):
-            self._check_no_stray_replies(
+            self._quit_counting_replies(
                 data,
                 "RFC 3030 §2",
-                "more replies followed the rejection of a BDAT chunk: the "
-                "server ran the chunk's lines as commands instead of reading "
-                "and discarding the chunk",
+                "replies came to commands the client never sent: the server ran "
+                "the lines of a rejected BDAT chunk as commands instead of "
+                "reading and discarding the chunk",
             )
         return effect is Effect.START_TLS
+
+    def _quit_counting_replies(self, data: bytes, section: str, reason: str) -> None:
+        """End the session with QUIT and fail if more than one reply comes.
+
+        The input that got the last reply contained lines that a conforming
+        server never runs as commands. If the server ran them, their replies
+        come before the reply to QUIT, because a server replies in order. It
+        closes the connection after 221, so every reply up to the close is
+        counted without guessing how long to wait.
+        """
+        early = self.connection.pending
+        if early:
+            self._fail(data, Verdict.MUST, section, reason, escape(early[:300]))
+            return
+        self.record.commands += 1
+        try:
+            self._send(QUIT)
+        except ConnectionLost:
+            self._closed(QUIT)
+            return
+        reply = self._read(QUIT)
+        if reply is None:
+            return
+        leftover = self.connection.wait_for_close()
+        if leftover:
+            stray = reply.raw + leftover
+            self._fail(QUIT, Verdict.MUST, section, reason, escape(stray[:300]))
+            return
+        step = self.session.observe(QUIT, reply)
+        self._judge(step, QUIT)
+        if step.judgement.effect is Effect.CLOSE:
+            self._report_close(QUIT, reply, leftover)
+        # Whatever the reply, the session ends here.
+        self.session.state = SessionState(phase=Phase.CLOSED)
 
     def _read(self, data: bytes | None) -> Reply | None:
         try:
@@ -232,7 +266,12 @@ class _Checker:
         self._judge(step, data)
 
     def _check_closed(self, data: bytes | None, reply: Reply) -> None:
-        leftover = self.connection.wait_for_close()
+        self._report_close(data, reply, self.connection.wait_for_close())
+
+    def _report_close(
+        self, data: bytes | None, reply: Reply, leftover: bytes | None
+    ) -> None:
+        """Fail unless the server closed the connection (`leftover` is None)."""
         if leftover is None:
             return
         what = "kept the connection open" if not leftover else "sent more bytes"
@@ -258,7 +297,7 @@ class _Checker:
         # that arrive now answer commands the client never sent as such:
         # lines hidden in content or in a chunk. They follow the reply just
         # read, so the wait scales with how long that reply took.
-        shortest, longest = SMUGGLING_WINDOW
+        shortest, longest = INJECTION_WINDOW
         window = min(longest, max(shortest, 3 * self.connection.last_reply_seconds))
         extra = self.connection.bytes_within(window)
         if extra:
