@@ -5,7 +5,7 @@ session that no single change of draws makes shorter, although fewer inputs
 would show the same fault: a whole message transaction before a failing NOOP
 goes only if its four inputs go at once, for example. `minimize` then works
 on the inputs themselves. It sends the session again without a run of inputs,
-with shorter runs each pass down to single inputs, and keeps every cut after
+for every run from long ones down to single inputs, and keeps every cut after
 which the same finding (same verdict, clause and reason) comes back.
 """
 
@@ -20,7 +20,7 @@ from conformance.runner import Target
 
 #: Maximum replays of one minimisation. Each replay is a session, a few
 #: milliseconds long against a server that replies promptly.
-MAX_REPLAYS = 150
+MAX_REPLAYS = 300
 
 
 def minimize(
@@ -40,41 +40,56 @@ def minimize(
     inputs = [entry.data for entry in finding.transcript if entry.direction == "C"]
     best = finding
     replays = 0
-    size = max(len(inputs) // 2, 1)
-    while size >= 1 and len(inputs) > 1:
+    cut = True
+    while cut and len(inputs) > 1:
         cut = False
-        start = len(inputs) - size
-        # Runs are cut from the end backwards: the transcript ends with the
-        # failing input, and the inputs just before it matter most often.
-        while start >= 0 and len(inputs) > 1:
-            if replays >= max_replays:
-                return best
-            candidate = inputs[:start] + inputs[start + size :]
-            replays += 1
-            result = replay_inputs(
-                target,
-                tuple(candidate),
-                finding.verdict.label,
-                finding.section,
-                secrets,
-            )
-            seen = result.finding
-            if seen is not None and seen.verdict is Verdict.MISBEHAVED:
-                return best
-            if seen is not None and seen.key == finding.key:
-                inputs = [
-                    entry.data for entry in seen.transcript if entry.direction == "C"
-                ]
-                best = replace(
-                    seen,
-                    property_name=finding.property_name,
-                    failed=finding.failed,
-                    waived=finding.waived,
-                )
-                cut = True
-                start = min(start, len(inputs)) - size
-            else:
-                start -= 1 if size == 1 else size
-        if not cut:
-            size //= 2
+        for size in _run_lengths(len(inputs)):
+            # Every run of this length is tried, from the end backwards: the
+            # transcript ends with the failing input, and the inputs just
+            # before it matter most often.
+            start = len(inputs) - size
+            while start >= 0 and size < len(inputs):
+                if replays >= max_replays:
+                    return best
+                candidate = inputs[:start] + inputs[start + size :]
+                replays += 1
+                seen = replay_inputs(
+                    target,
+                    tuple(candidate),
+                    finding.verdict.label,
+                    finding.section,
+                    secrets,
+                ).finding
+                if seen is not None and seen.verdict is Verdict.MISBEHAVED:
+                    return best
+                if seen is not None and seen.key == finding.key:
+                    inputs = [
+                        entry.data
+                        for entry in seen.transcript
+                        if entry.direction == "C"
+                    ]
+                    best = replace(
+                        seen,
+                        property_name=finding.property_name,
+                        failed=finding.failed,
+                        waived=finding.waived,
+                    )
+                    cut = True
+                    start = min(start, len(inputs) - size)
+                start -= 1
     return best
+
+
+def _run_lengths(count: int) -> list[int]:
+    """Return the lengths of the runs to cut from `count` inputs, longest first.
+
+    Every length up to 8 is tried, because the inputs that go together are
+    often a whole transaction (MAIL, RCPT, DATA and the content, with more
+    RCPTs at times); longer runs halve from half the inputs.
+    """
+    lengths = set(range(1, min(count - 1, 8) + 1))
+    length = count // 2
+    while length > 8:
+        lengths.add(length)
+        length //= 2
+    return sorted(lengths, reverse=True)

@@ -527,7 +527,8 @@ FAULTS: dict[str, Fault] = {
         RejectedChunkNotRead(
             "bdat-chunk-not-discarded",
             "a rejected BDAT's chunk is not read, so its lines run as commands",
-            2,
+            # BDAT before EHLO is rejected too, so no EHLO is needed.
+            1,
             plans=("CHUNKING",),
         ),
         Fault(
