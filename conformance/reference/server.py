@@ -603,10 +603,11 @@ def unstuff(content: bytes) -> bytes:
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:
+    # A connection accepted while the first tasks wind down starts a task of
+    # its own, so this repeats until none is left.
+    while tasks := asyncio.all_tasks(loop):
+        for task in tasks:
+            task.cancel()
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
