@@ -215,7 +215,11 @@ def _run_plan(
         ended = False
         try:
             record = run_session(
-                target, chooser, max_steps=SUITE_MAX_STEPS + 10, fail_at=Verdict.MUST
+                target,
+                chooser,
+                max_steps=SUITE_MAX_STEPS + 10,
+                fail_at=Verdict.MUST,
+                while_waiting=getattr(chooser.inner, "draw_ahead", None),
             )
             ended = True
         finally:

@@ -77,6 +77,7 @@ def run_session(
     waive: Callable[[Finding], str] | None = None,
     record: SessionRecord | None = None,
     secrets: dict[bytes, bytes] | None = None,
+    while_waiting: Callable[[], None] | None = None,
 ) -> SessionRecord:
     """Run one session and return what it observed.
 
@@ -91,6 +92,10 @@ def run_session(
             counts of a session that ends in an exception; a new one if None.
         secrets: byte strings to keep out of transcripts and findings, each
             with the text shown in its place (credentials for AUTH).
+        while_waiting: called after the connection is made and after each
+            write, before the reply is read, so that work which does not
+            need the reply (drawing the next step) runs while the server
+            works on the command.
 
     Raises:
         Violation: a reply earned a verdict at or above `fail_at`.
@@ -102,8 +107,16 @@ def run_session(
     session = Session()
     with Connection.open(target) as connection:
         checker = _Checker(
-            connection, session, record, fail_at, waive, dict(secrets or {})
+            connection,
+            session,
+            record,
+            fail_at,
+            waive,
+            dict(secrets or {}),
+            while_waiting,
         )
+        if while_waiting is not None:
+            while_waiting()
         checker.exchange(None)
         if session.steps and session.steps[0].reply is not None:
             record.banner = session.steps[0].reply.text
@@ -143,6 +156,7 @@ class _Checker:
     fail_at: Verdict
     waive: Callable[[Finding], str] | None = None
     secrets: dict[bytes, bytes] = field(default_factory=dict)
+    while_waiting: Callable[[], None] | None = None
 
     def exchange(self, data: bytes | None) -> None:
         """Send `data` (None: nothing, await the greeting) and judge the reply.
@@ -160,6 +174,8 @@ class _Checker:
         except ConnectionLost:
             self._closed(inputs[0])
             return
+        if self.while_waiting is not None:
+            self.while_waiting()
         for index, unit in enumerate(inputs):
             if self.session.state.phase is Phase.CLOSED:
                 return

@@ -91,7 +91,13 @@ def _search(
     @given(st.data())
     def search(data: st.DataObject) -> None:
         choose = plan(data, profile)
-        run_session(target, choose, fail_at=fail_at, secrets=secrets(profile))
+        run_session(
+            target,
+            choose,
+            fail_at=fail_at,
+            secrets=secrets(profile),
+            while_waiting=getattr(choose, "draw_ahead", None),
+        )
 
     return search
 

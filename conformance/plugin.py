@@ -193,6 +193,7 @@ class SessionRunner:
                 waive=self.waiver_for,
                 record=record,
                 secrets=secrets(self.profile),
+                while_waiting=getattr(choose, "draw_ahead", None),
             )
         except Violation as violation:
             self.first_failure = self.first_failure or violation.finding

@@ -208,6 +208,24 @@ class PlannedChooser:
         self._respell = respell
         self._contents = contents if contents is not None else extensions.contents
         self._used = 0
+        self._ahead: Step | None = None
+
+    def draw_ahead(self) -> None:
+        """Draw the next step now, if it is not drawn yet.
+
+        A step's integers do not depend on the state, so the driver calls
+        this while the server works on a command (`run_session`'s
+        `while_waiting`); the next call reads the step against the state the
+        reply leads to. A step drawn for a session that then ends goes
+        unused, which changes nothing but the draws Hypothesis shrinks away.
+        """
+        if self._ahead is None:
+            self._ahead = self._data.draw(STEPS)
+
+    def _step(self) -> Step:
+        step = self._ahead if self._ahead is not None else self._data.draw(STEPS)
+        self._ahead = None
+        return step
 
     def __call__(self, state: SessionState) -> bytes | None:
         if state.phase is Phase.CONTENT:
@@ -226,7 +244,7 @@ class PlannedChooser:
                 self._next_segment()
                 continue
             may_stop = self._used >= segment.minimum
-            step = self._data.draw(STEPS)
+            step = self._step()
             line = next_input(step, state, self._profile, segment.mix, may_stop)
             if line is None:
                 self._next_segment()
