@@ -122,7 +122,7 @@ def next_input(
     """Build the next input from a drawn `step`, or None to end the segment.
 
     None comes only when `may_stop` is true. Every step of a session is the
-    same draw of five integers (`strategies.commands.STEPS`): stop, kind,
+    same draw of five fields (`strategies.commands.STEPS`): stop, kind,
     pick, variant and spelling, read here against the model's state. Because
     a step is one draw of fixed shape, Hypothesis can delete a whole step
     while shrinking without changing how the steps after it are read, and a
@@ -213,7 +213,7 @@ class PlannedChooser:
     def draw_ahead(self) -> None:
         """Draw the next step now, if it is not drawn yet.
 
-        A step's integers do not depend on the state, so the driver calls
+        A step's fields do not depend on the state, so the driver calls
         this while the server works on a command (`run_session`'s
         `while_waiting`); the next call reads the step against the state the
         reply leads to. A step drawn for a session that then ends goes
