@@ -169,3 +169,36 @@ def test_xdist_workers_share_one_summary(suite: pytest.Pytester) -> None:
 
     result.assert_outcomes(passed=10)
     result.stdout.fnmatch_lines(["*sessions*commands sent*", "*SHOULD deviation*"])
+
+
+def test_many_findings_keep_replay_stable(pytester: pytest.Pytester) -> None:
+    # When Hypothesis replays a failing example it prints the test's
+    # arguments, the `smtp` runner among them. Printed field by field, a
+    # runner holding many findings made Hypothesis warn about the size, and
+    # under -W error the replay then failed differently from the first run.
+    pytester.makepyfile(
+        test_many="""
+from hypothesis import given, strategies as st
+from conformance.findings import Finding
+from conformance.plugin import SessionRunner, property_settings
+from conformance.rules import Verdict
+
+NOTE = Finding(Verdict.SHOULD, "RFC 5321 §4.2", "x" * 100, "NOOP", (), "250")
+
+@property_settings()
+@given(st.integers(0, 10))
+def test_many(smtp: SessionRunner, number: int) -> None:
+    smtp.findings.extend([NOTE] * 400)
+    assert number < 5
+"""
+    )
+    with ReferenceServer() as server:
+        result = pytester.runpytest_subprocess(
+            "--target", f"127.0.0.1:{server.port}", "-W", "error"
+        )
+
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "Flaky" not in output
+    assert "overly large repr" not in output
+    assert "assert 5 < 5" in output
