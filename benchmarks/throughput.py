@@ -76,7 +76,7 @@ REPLAY_TIME_LIMIT = 600.0
 MAX_REPLY = 64 * 1024
 
 SUMMARY_LINE = re.compile(
-    r"^target \S+: (\d+) sessions, (\d+) commands sent(?: in \S+ s)?$", re.M
+    r"^target \S+: (\d+) sessions?, (\d+) commands? sent(?: in \S+ s)?$", re.M
 )
 
 #: Every input one session sent after the greeting, in order.

@@ -238,12 +238,13 @@ class SessionRunner:
             )
             raise Violation(finding) from None
         finally:
-            # Counted even when a violation, or Hypothesis stopping an
-            # example, ends the session early.
+            # Kept even when a violation, or Hypothesis stopping an example,
+            # ends the session early: the findings seen before the failing
+            # one are findings too.
             self.commands += record.commands
-        self.findings.extend(record.findings)
-        self.banner = self.banner or record.banner
-        self.extensions |= record.extensions
+            self.findings.extend(record.findings)
+            self.banner = self.banner or record.banner
+            self.extensions |= record.extensions
         return record
 
     def waiver_for(self, finding: Finding) -> str:
@@ -354,10 +355,17 @@ def pytest_runtest_makereport(
                 _rerun(runner.target, v.finding, runner.profile)
                 for v in _violations(error)
             ]
-            if not failing and isinstance(error, Flaky):
-                report.longrepr = _flaky_message(error, runner.first_failure)
-        if failing:
-            report.longrepr = "\n\n".join(finding.format() for finding in failing)
+            if failing:
+                report.longrepr = "\n\n".join(f.format() for f in failing)
+            elif isinstance(error, Flaky):
+                # Hypothesis gave up, but the failure that started its search
+                # is still a finding: it goes into the summary, the report and
+                # a replay file like any other.
+                first = runner.first_failure
+                if first is not None:
+                    first = _rerun(runner.target, first, runner.profile)
+                    failing = [first]
+                report.longrepr = _flaky_message(error, first)
         kept = failing + shortest_per_key(runner.findings)
         attach(report, kept, runner.stats())
     return report
@@ -381,6 +389,10 @@ def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
     else:
         finding = replace(finding, reproduced="flaky", rerun=result.transcript)
     return replace(finding, liveness=check_alive(target))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _flaky_message(error: Flaky, first: Finding | None) -> str:
@@ -519,8 +531,8 @@ def pytest_terminal_summary(
     terminalreporter.section("SMTP conformance")
     options = config.stash[_options_key]
     write(
-        f"target {_target_label(options)}: {summary.sessions} sessions, "
-        f"{summary.commands} commands sent in {_elapsed(config):.1f} s"
+        f"target {_target_label(options)}: {_count(summary.sessions, 'session')}, "
+        f"{_count(summary.commands, 'command')} sent in {_elapsed(config):.1f} s"
     )
     findings = summary.findings()
     for finding in findings:

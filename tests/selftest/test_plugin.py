@@ -6,12 +6,15 @@ properties, against reference servers started here on 127.0.0.1.
 
 from __future__ import annotations
 
+import itertools
 import socket
+import threading
 from pathlib import Path
 
 import pytest
 
 from conformance.reference import FAULTS, ReferenceServer
+from tests.selftest.scripted import Script, ScriptedServer
 
 PROPERTIES = Path(__file__).parents[1] / "conformance" / "test_sessions.py"
 
@@ -202,3 +205,77 @@ def test_many(smtp: SessionRunner, number: int) -> None:
     assert "Flaky" not in output
     assert "overly large repr" not in output
     assert "assert 5 < 5" in output
+
+
+def _noop_fails_once() -> Script:
+    """Serve a plain SMTP server whose second NOOP, and only that, gets 500.
+
+    The first NOOP is the sanity session's before the run.
+    """
+    noops = itertools.count(1)
+    lock = threading.Lock()
+
+    def script(conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 moody.test ESMTP\r\n")
+        sender = recipient = False
+        for line in reader:
+            verb = line[:4].upper()
+            reply = b"500 unknown command"
+            if verb in (b"EHLO", b"HELO", b"RSET"):
+                sender = recipient = False
+                reply = b"250 ok"
+            elif verb == b"NOOP":
+                with lock:
+                    number = next(noops)
+                reply = b"500 not today" if number == 2 else b"250 ok"
+            elif verb == b"MAIL":
+                reply = b"503 nested MAIL" if sender else b"250 ok"
+                sender = True
+            elif verb == b"RCPT":
+                recipient = sender
+                reply = b"250 ok" if sender else b"503 MAIL first"
+            elif verb == b"DATA" and recipient:
+                conn.sendall(b"354 go on\r\n")
+                for content in reader:
+                    if content == b".\r\n":
+                        break
+                sender = recipient = False
+                reply = b"250 queued"
+            elif verb == b"DATA":
+                reply = b"503 RCPT first"
+            elif verb == b"VRFY":
+                reply = b"252 cannot verify"
+            elif verb == b"HELP":
+                reply = b"214 see RFC 5321"
+            elif verb == b"EXPN":
+                reply = b"502 not implemented"
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            conn.sendall(reply + b"\r\n")
+
+    return script
+
+
+def test_flaky_failure_still_reported(suite: pytest.Pytester) -> None:
+    # Only one NOOP fails, so Hypothesis cannot reproduce its failing
+    # example. The failure is a finding all the same.
+    with ScriptedServer(_noop_fails_once()) as server:
+        result = suite.runpytest_subprocess(
+            "--target",
+            f"127.0.0.1:{server.port}",
+            "-k",
+            "commands_legal_anywhere",
+            "--smtp-examples",
+            "30",
+            "-p",
+            "no:randomly",
+        )
+
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "actual: 500 not today" in output
+    assert "re-run: flaky" in output
+    assert "findings: 1 MUST violation" in output
+    assert "replay the first finding:" in output
