@@ -24,7 +24,7 @@ from conformance.errors import (
 from conformance.findings import Finding, Violation, describe_command
 from conformance.model import Session, Step, command_line, split_group
 from conformance.replies import Reply
-from conformance.rules import Effect, Verdict
+from conformance.rules import Effect, Expectation, Verdict
 from conformance.runner import Connection, Target
 from conformance.state import Phase, SessionState
 from conformance.transcript import Entry, escape
@@ -209,6 +209,7 @@ class _Checker:
         elif before.phase is Phase.CONTENT and has_bare_line_end(data):
             self._quit_counting_replies(
                 data,
+                step.expectation,
                 "RFC 5321 §4.1.1.4, §2.3.8",
                 "replies came to commands the client never sent: the server "
                 "ended the content at a bare CR or LF and ran the bytes after "
@@ -217,6 +218,7 @@ class _Checker:
         elif reply.code >= 400 and _rejected_chunk_has_lines(before, data):
             self._quit_counting_replies(
                 data,
+                step.expectation,
                 "RFC 3030 §2",
                 "replies came to commands the client never sent: the server ran "
                 "the lines of a rejected BDAT chunk as commands instead of "
@@ -224,18 +226,31 @@ class _Checker:
             )
         return effect is Effect.START_TLS
 
-    def _quit_counting_replies(self, data: bytes, section: str, reason: str) -> None:
+    def _quit_counting_replies(
+        self, data: bytes, expectation: Expectation, section: str, reason: str
+    ) -> None:
         """End the session with QUIT and fail if more than one reply comes.
 
         The input that got the last reply contained lines that a conforming
         server never runs as commands. If the server ran them, their replies
         come before the reply to QUIT, because a server replies in order. It
         closes the connection after 221, so every reply up to the close is
-        counted without guessing how long to wait.
+        counted without guessing how long to wait. A finding names `data`,
+        the input that carried the lines, with the replies it may get.
         """
+        allowed = tuple(expectation.describe_allowed())
+
+        def fail(stray: bytes) -> None:
+            actual = escape(stray[:300])
+            finding = self._finding(
+                data, Verdict.MUST, section, reason, actual, allowed
+            )
+            self.session.state = SessionState(phase=Phase.CLOSED)
+            self._report(finding)
+
         early = self.connection.pending
         if early:
-            self._fail(data, Verdict.MUST, section, reason, escape(early[:300]))
+            fail(early)
             return
         self.record.commands += 1
         try:
@@ -248,8 +263,7 @@ class _Checker:
             return
         leftover = self.connection.wait_for_close()
         if leftover:
-            stray = reply.raw + leftover
-            self._fail(QUIT, Verdict.MUST, section, reason, escape(stray[:300]))
+            fail(reply.raw + leftover)
             return
         step = self.session.observe(QUIT, reply)
         self._judge(step, QUIT)

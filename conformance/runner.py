@@ -421,7 +421,11 @@ class Connection:
             self.transcript.server(chunk)
             unexpected += chunk
             if len(unexpected) > self.target.max_reply_line:
-                break
+                self.transcript.note(
+                    f"stopped reading after {len(unexpected)} octets that came "
+                    "instead of the close"
+                )
+                return unexpected
         self.transcript.note(
             f"connection still open {self.target.timeout:g} s after the reply"
         )
