@@ -15,6 +15,7 @@ domains). The parser is deliberately strict: anything the ABNF does not allow is
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -248,6 +249,10 @@ def is_domain(text: str) -> bool:
     return text.isascii() and _DOMAIN_RE.fullmatch(text) is not None
 
 
+# Cached, because the driver parses each line up to three times: to split a
+# pipelined group, to work out the expectation and to advance the state.
+# Commands are frozen, so callers share them safely.
+@functools.lru_cache(maxsize=4096)
 def parse_command(line: bytes) -> Command:
     """Parse one command line, CRLF included or not, into a typed command.
 

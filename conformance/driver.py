@@ -195,11 +195,13 @@ class _Checker:
 
     def _receive(self, data: bytes | None) -> bool:
         """Read and judge the reply to `data`; return whether TLS starts now."""
+        # Worked out before the read, while the server works on the command.
+        expectation = self.session.expect(data)
         reply = self._read(data)
         if reply is None:
             return False
         before = self.session.state
-        step = self.session.observe(data, reply)
+        step = self.session.observe(data, reply, expectation)
         self._judge(step, data)
         effect = step.judgement.effect
         if effect is Effect.CLOSE:

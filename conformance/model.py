@@ -1016,9 +1016,19 @@ class Session:
             return expect_greeting()
         return expect(self.state, data)
 
-    def observe(self, data: bytes | None, reply: Reply) -> Step:
-        """Judge `reply` to `data`, advance the state, and return the step."""
-        expectation = self.expect(data)
+    def observe(
+        self,
+        data: bytes | None,
+        reply: Reply,
+        expectation: Expectation | None = None,
+    ) -> Step:
+        """Judge `reply` to `data`, advance the state, and return the step.
+
+        `expectation` is `expect(data)` in the current state, if the caller
+        worked it out already (while the reply was on its way).
+        """
+        if expectation is None:
+            expectation = self.expect(data)
         judgement = expectation.judge(reply.code)
         if reply.notes and judgement.verdict < Verdict.SHOULD:
             # The code is right but the reply's form departs from a SHOULD.
