@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from conformance.errors import TargetUnreachable
 from conformance.findings import Finding
 from conformance.replay import replay_inputs
 from conformance.rules import Verdict
@@ -33,7 +34,8 @@ def minimize(
 
     A finding of a target that misbehaved (a timeout, a lost connection) is
     returned unchanged, because each replay could cost a full timeout. For
-    the same reason minimisation stops once a replay misbehaves.
+    the same reason minimisation stops once a replay misbehaves or cannot
+    reach the target.
     """
     if finding.verdict is Verdict.MISBEHAVED:
         return finding
@@ -53,14 +55,18 @@ def minimize(
                     return best
                 candidate = inputs[:start] + inputs[start + size :]
                 replays += 1
-                seen = replay_inputs(
-                    target,
-                    tuple(candidate),
-                    finding.verdict.label,
-                    finding.section,
-                    secrets,
-                ).finding
-                if seen is not None and seen.verdict is Verdict.MISBEHAVED:
+                try:
+                    result = replay_inputs(
+                        target,
+                        tuple(candidate),
+                        finding.verdict.label,
+                        finding.section,
+                        secrets,
+                    )
+                except TargetUnreachable:
+                    return best
+                seen = result.finding
+                if result.error or (seen and seen.verdict is Verdict.MISBEHAVED):
                     return best
                 if seen is not None and seen.key == finding.key:
                     inputs = [

@@ -33,7 +33,7 @@ from conformance.liveness import ALIVE, check_alive
 from conformance.minimize import minimize
 from conformance.offer import Offer, probe
 from conformance.options import SuiteOptions, add_options, read_options
-from conformance.replay import replay_inputs
+from conformance.replay import failed_replay, replay_inputs
 from conformance.report import RunReport, versions, write_report
 from conformance.rules import Verdict
 from conformance.runner import Connection, Target
@@ -379,11 +379,16 @@ def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
     with the transcript of both sessions; it is never dropped. A short
     sanity session afterwards tells whether the target is still alive.
     """
-    finding = minimize(target, finding, secrets(profile))
-    inputs = tuple(entry.data for entry in finding.transcript if entry.direction == "C")
-    result = replay_inputs(
-        target, inputs, finding.verdict.label, finding.section, secrets(profile)
-    )
+    try:
+        finding = minimize(target, finding, secrets(profile))
+        inputs = tuple(e.data for e in finding.transcript if e.direction == "C")
+        result = replay_inputs(
+            target, inputs, finding.verdict.label, finding.section, secrets(profile)
+        )
+    except TargetUnreachable as error:
+        # The target stopped accepting connections: the finding stands, and
+        # the note says why it could not be re-run.
+        result = failed_replay(error)
     if result.reproduced:
         finding = replace(finding, reproduced="deterministic")
     else:

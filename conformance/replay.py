@@ -142,11 +142,14 @@ class ReplayResult:
         reproduced: the same verdict and clause came back.
         finding: the finding seen this time, or None if the session passed.
         transcript: the session of this replay.
+        error: why the replay could not run to its end (the target failed
+            outside any judged reply), or "".
     """
 
     reproduced: bool
     finding: Finding | None
     transcript: tuple[Entry, ...] = ()
+    error: str = ""
 
 
 def replay_inputs(
@@ -192,12 +195,16 @@ def replay_inputs(
     except TlsFailed as error:
         if error.certificate_rejected:
             raise  # a matter of the TLS options, which the caller reports
-        note = Entry("*", f"replay failed: {error}".encode("ascii", "replace"))
-        return ReplayResult(False, None, (note,))
+        return failed_replay(error)
     except TargetError as error:
-        note = Entry("*", f"replay failed: {error}".encode("ascii", "replace"))
-        return ReplayResult(False, None, (note,))
+        return failed_replay(error)
     return ReplayResult(False, None, record.transcript)
+
+
+def failed_replay(error: Exception) -> ReplayResult:
+    """Return the result of a replay that `error` stopped before its end."""
+    note = Entry("*", f"replay failed: {error}".encode("ascii", "replace"))
+    return ReplayResult(False, None, (note,), error=str(error))
 
 
 def _restore(data: bytes, secrets: dict[bytes, bytes]) -> bytes:

@@ -93,3 +93,11 @@ def test_minimize_skips_misbehaving_target() -> None:
     )
     # The target is never contacted: nothing listens on it.
     assert minimize(Target("127.0.0.1", 9, timeout=0.1), finding) is finding
+
+
+def test_minimize_stops_when_target_unreachable() -> None:
+    with ReferenceServer(FAULTS["noop-not-recognized"]) as server:
+        target = Target(server.host, server.port, timeout=2.0)
+        finding = _fail(target, [b"HELP\r\n", b"NOOP\r\n"])
+    # The server has stopped, so the first replay cannot connect.
+    assert minimize(target, finding) is finding
