@@ -2,8 +2,8 @@
 
 Hypothesis shrinks the draws behind a session. Its shrink can stop at a
 session that no single change of draws makes shorter, although fewer inputs
-would show the same fault: a whole message transaction before a failing NOOP
-goes only if its four inputs go at once, for example. `minimize` then works
+would show the same fault. For example, a whole message transaction before a
+failing NOOP goes only if its four inputs go at once. `minimize` then works
 on the inputs themselves. It sends the session again without a run of inputs,
 for every run from long ones down to single inputs, and keeps every cut after
 which the same finding (same verdict, clause and reason) comes back.
@@ -90,8 +90,8 @@ def _run_lengths(count: int) -> list[int]:
     """Return the lengths of the runs to cut from `count` inputs, longest first.
 
     Every length up to 8 is tried, because the inputs that go together are
-    often a whole transaction (MAIL, RCPT, DATA and the content, with more
-    RCPTs at times); longer runs halve from half the inputs.
+    often a whole transaction: MAIL, RCPT, DATA and the content, at times
+    with more RCPTs. Longer runs halve from half the inputs.
     """
     lengths = set(range(1, min(count - 1, 8) + 1))
     length = count // 2
