@@ -386,7 +386,7 @@ def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
             target, inputs, finding.verdict.label, finding.section, secrets(profile)
         )
     except TargetUnreachable as error:
-        # The target stopped accepting connections: the finding stands, and
+        # The target stopped accepting connections. The finding remains, and
         # the note says why it could not be re-run.
         result = failed_replay(error)
     if result.reproduced:

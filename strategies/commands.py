@@ -5,8 +5,8 @@ Every step of a session draws the same five fields, whatever the state (see
 picks the kind of command, a pick among the commands of that kind, a variant
 of its argument, and a spelling. The builders below turn a pick and a variant
 into a line. Keeping the shape of each step fixed lets Hypothesis shrink one
-step without changing how the steps after it are read, and every field
-shrinks toward 0, which is the plain form: the first command of a kind, the
+step without changing how the steps after it are read. Every field shrinks
+toward 0, which is the plain form: the first command of a kind, the
 configured addresses, upper case. The model, not the builder, decides what a
 line means, so a line built as "malformed" that happens to be valid is judged
 as valid.

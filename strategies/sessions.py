@@ -123,10 +123,10 @@ def next_input(
 
     None comes only when `may_stop` is true. Every step of a session is the
     same draw of five fields (`strategies.commands.STEPS`): stop, kind,
-    pick, variant and spelling, read here against the model's state. Because
-    a step is one draw of fixed shape, Hypothesis can delete a whole step
-    while shrinking without changing how the steps after it are read, and a
-    stop roll of 0 ends the segment, so shrinking also cuts the tail.
+    pick, variant and spelling, read here against the model's state. A step
+    is one draw of fixed shape, so Hypothesis can delete a whole step while
+    shrinking without changing how the steps after it are read. A stop roll
+    of 0 ends the segment, so shrinking also cuts the tail.
     """
     if state.phase is Phase.AUTH:
         # Every line is a SASL response now; the roll picks which kind.
@@ -213,10 +213,10 @@ class PlannedChooser:
     def draw_ahead(self) -> None:
         """Draw the next step now, if it is not drawn yet.
 
-        A step's fields do not depend on the state, so the driver calls
+        A step's fields do not depend on the state. So the driver calls
         this while the server works on a command (`run_session`'s
-        `while_waiting`); the next call reads the step against the state the
-        reply leads to. A step drawn for a session that then ends goes
+        `while_waiting`), and the next call reads the step against the state
+        the reply leads to. A step drawn for a session that then ends goes
         unused, which changes nothing but the draws Hypothesis shrinks away.
         """
         if self._ahead is None:
