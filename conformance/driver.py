@@ -241,18 +241,10 @@ class _Checker:
         the input that carried the lines, with the replies it may get.
         """
         allowed = tuple(expectation.describe_allowed())
-
-        def fail(stray: bytes) -> None:
-            actual = escape(stray[:300])
-            finding = self._finding(
-                data, Verdict.MUST, section, reason, actual, allowed
-            )
-            self.session.state = SessionState(phase=Phase.CLOSED)
-            self._report(finding)
-
         early = self.connection.pending
         if early:
-            fail(early)
+            actual = escape(early[:300])
+            self._fail(data, Verdict.MUST, section, reason, actual, allowed)
             return
         self.record.commands += 1
         try:
@@ -265,7 +257,8 @@ class _Checker:
             return
         leftover = self.connection.wait_for_close()
         if leftover:
-            fail(reply.raw + leftover)
+            actual = escape((reply.raw + leftover)[:300])
+            self._fail(data, Verdict.MUST, section, reason, actual, allowed)
             return
         step = self.session.observe(QUIT, reply)
         self._judge(step, QUIT)
@@ -326,8 +319,8 @@ class _Checker:
 
     def _check_no_stray_replies(self, data: bytes, section: str, reason: str) -> None:
         # A conforming server sends nothing until the next command. Bytes
-        # that arrive now answer commands the client never sent as such:
-        # lines hidden in content or in a chunk. They follow the reply just
+        # that arrive now answer commands the client never sent as such, the
+        # lines sent in plaintext with STARTTLS. They follow the reply just
         # read, so the wait scales with how long that reply took.
         shortest, longest = INJECTION_WINDOW
         window = min(longest, max(shortest, 3 * self.connection.last_reply_seconds))
@@ -404,16 +397,16 @@ class _Checker:
         section: str,
         reason: str,
         actual: str,
+        expected: tuple[str, ...] | None = None,
     ) -> None:
-        expectation = self.session.expect(data)
-        finding = self._finding(
-            data,
-            verdict,
-            section,
-            reason,
-            actual,
-            tuple(expectation.describe_allowed()),
-        )
+        """Report a failure that no judged reply shows, and end the session.
+
+        `expected` lists the replies `data` could get. It defaults to those
+        the model allows for `data` in the current state.
+        """
+        if expected is None:
+            expected = tuple(self.session.expect(data).describe_allowed())
+        finding = self._finding(data, verdict, section, reason, actual, expected)
         # The connection is unusable after a transport failure.
         self.session.state = SessionState(phase=Phase.CLOSED)
         self._report(finding)
