@@ -13,6 +13,7 @@ from conformance.reference import FAULTS, Fault, Policy, ReferenceServer
 from conformance.reference.server import DEFAULT_PASSWORD, DEFAULT_USER
 from conformance.runner import Target
 from strategies.commands import Profile
+from strategies.plans import EXTENSION_PLANS
 
 #: Legal choices RFC 5321 leaves to the server; none may produce a finding.
 POLICIES = {
@@ -26,17 +27,9 @@ POLICIES = {
     "no-extensions": Policy(extensions=()),
 }
 
-#: EHLO keywords with an extension plan that runs without TLS.
-PLAIN_KEYWORDS = (
-    "PIPELINING",
-    "SIZE",
-    "8BITMIME",
-    "SMTPUTF8",
-    "ENHANCEDSTATUSCODES",
-    "DSN",
-    "CHUNKING",
-    "AUTH",
-)
+#: EHLO keywords with an extension plan that runs without TLS: every plan
+#: of EXTENSION_PLANS, so that a new plan is checked against every policy.
+PLAIN_KEYWORDS = tuple(EXTENSION_PLANS)
 
 
 @pytest.fixture(scope="module")
