@@ -319,8 +319,8 @@ class _Checker:
 
     def _check_no_stray_replies(self, data: bytes, section: str, reason: str) -> None:
         # A conforming server sends nothing until the next command. Bytes
-        # that arrive now answer commands the client never sent as such, the
-        # lines sent in plaintext with STARTTLS. They follow the reply just
+        # that arrive now are replies to commands the client never sent as
+        # such, the lines sent in plaintext with STARTTLS. They follow the reply just
         # read, so the wait scales with how long that reply took.
         shortest, longest = INJECTION_WINDOW
         window = min(longest, max(shortest, 3 * self.connection.last_reply_seconds))

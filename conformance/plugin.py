@@ -168,12 +168,11 @@ class SessionRunner:
         return f"SessionRunner({self.target.address}, {self.property_name!r})"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        # Hypothesis pretty-prints the test's arguments when it replays a
-        # failure, a dataclass field by field unless it has this method. With
-        # every finding so far the text grew past 30 kB, and Hypothesis then
-        # warns. Under "-W error" (this project's setting) that warning failed
-        # the replay where the first run had passed, and Hypothesis reported
-        # the property as flaky.
+        # Hypothesis prints the test's arguments when it replays a failure,
+        # and prints a dataclass field by field unless it has this method.
+        # With every finding so far, that text passed Hypothesis's 30 kB
+        # warning limit, and under "-W error" (this project's setting) the
+        # warning made the replay fail differently, reported as flaky.
         printer.text(repr(self))
 
     def run(self, choose: Chooser, max_steps: int = 40) -> SessionRecord:
@@ -377,7 +376,7 @@ def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
     The finding is first cut to the fewest inputs that still show it
     (`minimize`). A finding that does not come back is reported as flaky,
     with the transcript of both sessions; it is never dropped. A short
-    sanity session afterwards tells whether the target is still alive.
+    sanity session afterwards checks whether the target is still alive.
     """
     try:
         finding = minimize(target, finding, secrets(profile))
@@ -386,8 +385,8 @@ def _rerun(target: Target, finding: Finding, profile: Profile) -> Finding:
             target, inputs, finding.verdict.label, finding.section, secrets(profile)
         )
     except TargetUnreachable as error:
-        # The target stopped accepting connections. The finding remains, and
-        # the note says why it could not be re-run.
+        # The target stopped accepting connections. The finding is kept, with
+        # a note that gives the reason it could not be re-run.
         result = failed_replay(error)
     if result.reproduced:
         finding = replace(finding, reproduced="deterministic")

@@ -210,7 +210,7 @@ def test_many(smtp: SessionRunner, number: int) -> None:
 def _noop_fails_once() -> Script:
     """Serve a plain SMTP server whose second NOOP, and only that, gets 500.
 
-    The first NOOP is the sanity session's before the run.
+    The first NOOP comes from the sanity session before the run.
     """
     noops = itertools.count(1)
     lock = threading.Lock()

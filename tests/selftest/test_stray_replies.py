@@ -26,7 +26,7 @@ INPUTS = [
 
 
 def server(*, smuggles: bool, delay: float = 0.0, closes: bool = True) -> Script:
-    """Serve one transaction; with `smuggles`, end the content at LF.LF.
+    """Serve one transaction. With `smuggles`, end the content at LF.LF.
 
     The replies to the lines after the false ending come `delay` seconds
     after the reply to the content.
